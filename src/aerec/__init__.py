@@ -1,0 +1,3 @@
+"""aerec: autoencoder-based collaborative filtering."""
+
+__version__ = "0.1.0"

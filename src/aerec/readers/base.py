@@ -1,0 +1,243 @@
+"""What every reader shares: raw records in, canonical ratings and rejects out.
+
+A format reader's only job is to turn its files into *raw records*: a polars
+LazyFrame with one row per input record and these string columns
+
+    source (file name), line (1-based record number), raw (the record's text),
+    user_id, item_id, rating, timestamp (null when the format has none),
+    fields_ok (bool: the record had the format's field count)
+
+plus any optional canonical columns the format really carries (for example
+`is_recommended`). `canonicalize` then types, checks and de-duplicates them in
+one place, so every format rejects bad rows for the same reasons and the
+counts always add up: rows read = accepted + rejected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from aerec import schema as s
+from aerec.config import RatingScale
+from aerec.errors import AerecError
+
+FIELDS_OK = "fields_ok"
+RAW_COLUMNS = (s.SOURCE, s.LINE, s.RAW, s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP, FIELDS_OK)
+# Where the record sits in the input, across files: duplicates keep the latest
+# timestamp, and the later record when timestamps tie or are unknown.
+_ORDER = "_order"
+_FILE_INDEX = "_file_index"
+# Polars' lossy UTF-8 decoding turns invalid bytes into U+FFFD.
+_REPLACEMENT_CHAR = "\ufffd"
+# Exact float step checks would reject 3.5 stored as 3.4999999.
+_STEP_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """A reader's output: canonical ratings, rejects, and side tables if any."""
+
+    ratings: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_read: int
+    users: pl.DataFrame | None = None
+    items: pl.DataFrame | None = None
+
+
+@contextmanager
+def plain_files(paths: list[Path]) -> Iterator[list[Path]]:
+    """Yield paths with every `.gz` input decompressed to a temporary file.
+
+    Decompressing to disk (not memory) keeps peak memory independent of the
+    input size, and lets polars scan the result lazily.
+    """
+    with tempfile.TemporaryDirectory(prefix="aerec-gunzip-") as tmp:
+        out: list[Path] = []
+        for path in paths:
+            if path.suffix != ".gz":
+                out.append(path)
+                continue
+            target = Path(tmp) / f"{len(out)}-{path.stem}"
+            try:
+                with gzip.open(path, "rb") as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, length=1 << 22)
+            except (OSError, EOFError) as exc:
+                raise AerecError(
+                    f"{path}: not a readable gzip file ({exc}); re-download it"
+                ) from exc
+            out.append(target)
+        yield out
+
+
+def scan_lines(path: Path, source: str, skip_header: bool = False) -> pl.LazyFrame:
+    """Scan a text file as one string column `raw` per line, numbered from 1.
+
+    Blank lines are not records and are dropped; a BOM and a trailing CR are
+    removed. Undecodable bytes become U+FFFD, which `canonicalize` rejects.
+    """
+    lines = pl.scan_csv(
+        path,
+        has_header=False,
+        separator="\x1f",  # a byte no rating file contains: one column per line
+        quote_char=None,
+        schema={s.RAW: pl.String},
+        encoding="utf8-lossy",
+        row_index_name=s.LINE,
+        row_index_offset=1,
+        truncate_ragged_lines=True,
+    )
+    if skip_header:
+        lines = lines.filter(pl.col(s.LINE) > 1)
+    raw = pl.col(s.RAW).str.strip_chars_end("\r").str.strip_chars_start("\ufeff")
+    return (
+        lines.with_columns(raw.alias(s.RAW), pl.col(s.LINE).cast(pl.Int64))
+        .filter(pl.col(s.RAW).is_not_null() & (pl.col(s.RAW).str.len_bytes() > 0))
+        .with_columns(pl.lit(source).alias(s.SOURCE))
+    )
+
+
+def split_fields(lines: pl.LazyFrame, separator: str, names: list[str | None]) -> pl.LazyFrame:
+    """Split `raw` on a literal separator into named fields (None skips one).
+
+    `fields_ok` is true when the line has exactly len(names) fields. Absent
+    canonical fields (for example no timestamp) are added as nulls.
+    """
+    n = len(names)
+    parts = pl.col(s.RAW).str.split_exact(separator, n - 1)
+    fields = [
+        parts.struct.field(f"field_{i}").str.strip_chars().alias(name)
+        for i, name in enumerate(names)
+        if name is not None
+    ]
+    count_ok = pl.col(s.RAW).str.count_matches(separator, literal=True) == (n - 1)
+    out = lines.with_columns(*fields, count_ok.alias(FIELDS_OK))
+    missing = [c for c in (s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP) if c not in names]
+    return out.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
+
+
+def canonicalize(
+    records: list[pl.LazyFrame],
+    scale: RatingScale,
+    timestamp_divisor: int = 1,
+    extra: dict[str, pl.DataType] | None = None,
+) -> ReadResult:
+    """Type, check and de-duplicate raw records into the canonical table.
+
+    `records` holds one LazyFrame per input file, in input order, each with
+    RAW_COLUMNS plus the `extra` columns (cast to the given dtypes; a value
+    that does not cast is an unparsable number). Timestamps are divided by
+    `timestamp_divisor` (1000 for milliseconds). Every record ends up in
+    exactly one of ratings and rejects.
+    """
+    extra = extra or {}
+    tagged = [
+        frame.select(*RAW_COLUMNS, *extra).with_columns(
+            pl.lit(i, dtype=pl.Int32).alias(_FILE_INDEX)
+        )
+        for i, frame in enumerate(records)
+    ]
+    typed = _typed(pl.concat(tagged, how="vertical"), scale, timestamp_divisor, extra)
+    rejects = (
+        typed.filter(pl.col(s.REASON).is_not_null())
+        .select(s.SOURCE, s.LINE, s.REASON, s.RAW)
+        .collect(engine="streaming")
+    )
+    valid = (
+        typed.filter(pl.col(s.REASON).is_null())
+        .select(*s.RATINGS_SCHEMA, *extra, _FILE_INDEX, s.LINE)
+        .collect(engine="streaming")
+    )
+    rows_read = valid.height + rejects.height
+    ratings, duplicate_keys = _drop_duplicates(valid)
+    if duplicate_keys.height:
+        duplicates = (
+            typed.join(duplicate_keys.lazy(), on=[_FILE_INDEX, s.LINE], how="semi")
+            .select(s.SOURCE, s.LINE, pl.lit(s.REASON_DUPLICATE).alias(s.REASON), s.RAW)
+            .collect()
+        )
+        rejects = pl.concat([rejects, duplicates]).sort(s.SOURCE, s.LINE, maintain_order=True)
+    return ReadResult(
+        ratings=ratings.select(*s.RATINGS_SCHEMA, *extra),
+        rejects=rejects.cast(s.REJECTS_SCHEMA),
+        rows_read=rows_read,
+    )
+
+
+def _typed(
+    frame: pl.LazyFrame, scale: RatingScale, divisor: int, extra: dict[str, pl.DataType]
+) -> pl.LazyFrame:
+    """Add typed columns and the reject reason (null for a good record)."""
+    rating = pl.col(s.RATING).str.strip_chars().cast(pl.Float64, strict=False)
+    timestamp = pl.col(s.TIMESTAMP).str.strip_chars()
+    ts_int = timestamp.cast(pl.Int64, strict=False).floordiv(divisor)
+    casts = {name: pl.col(name).cast(dtype, strict=False) for name, dtype in extra.items()}
+    frame = frame.with_columns(
+        rating.alias("_rating"),
+        ts_int.alias("_ts"),
+        *(expr.alias(f"_{name}") for name, expr in casts.items()),
+    )
+    missing_id = pl.any_horizontal(
+        pl.col(c).is_null() | (pl.col(c).str.strip_chars().str.len_bytes() == 0)
+        for c in (s.USER_ID, s.ITEM_ID)
+    )
+    bad_number = pl.col("_rating").is_null() | (timestamp.is_not_null() & pl.col("_ts").is_null())
+    for name in extra:
+        bad_number = bad_number | (pl.col(name).is_not_null() & pl.col(f"_{name}").is_null())
+    reason = (
+        pl.when(pl.col(s.RAW).str.contains(_REPLACEMENT_CHAR, literal=True))
+        .then(pl.lit(s.REASON_UNDECODABLE))
+        .when(~pl.col(FIELDS_OK))
+        .then(pl.lit(s.REASON_FIELD_COUNT))
+        .when(missing_id)
+        .then(pl.lit(s.REASON_MISSING_ID))
+        .when(bad_number)
+        .then(pl.lit(s.REASON_BAD_NUMBER))
+        .when(~_on_scale(pl.col("_rating"), scale))
+        .then(pl.lit(s.REASON_RATING_OUT_OF_SCALE))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+    return frame.with_columns(
+        reason.alias(s.REASON),
+        pl.col(s.USER_ID).str.strip_chars(),
+        pl.col(s.ITEM_ID).str.strip_chars(),
+    ).with_columns(
+        pl.col("_rating").cast(pl.Float32).alias(s.RATING),
+        pl.col("_ts").alias(s.TIMESTAMP),
+        *(pl.col(f"_{name}").alias(name) for name in extra),
+    )
+
+
+def _on_scale(rating: pl.Expr, scale: RatingScale) -> pl.Expr:
+    """True where the rating lies in the scale's range and on its step."""
+    in_range = rating.is_between(scale.min - _STEP_TOLERANCE, scale.max + _STEP_TOLERANCE)
+    if scale.step == 0:
+        return in_range
+    steps = (rating - scale.min) / scale.step
+    return in_range & ((steps - steps.round(0)).abs() < _STEP_TOLERANCE)
+
+
+def _drop_duplicates(valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep one rating per (user, item): the latest by timestamp, then by position.
+
+    Returns the kept ratings and the (file index, line) keys of the dropped
+    ones. Only pairs that occur more than once are sorted, which keeps the
+    common no-duplicate case a single hash pass.
+    """
+    key = [s.USER_ID, s.ITEM_ID]
+    repeated = valid.select(pl.struct(key).is_duplicated()).to_series()
+    if not repeated.any():
+        return valid, pl.DataFrame(schema={_FILE_INDEX: pl.Int32, s.LINE: pl.Int64})
+    candidates = valid.filter(repeated).sort(
+        [s.TIMESTAMP, _FILE_INDEX, s.LINE], nulls_last=False, maintain_order=True
+    )
+    losers = candidates.filter(~pl.struct(key).is_last_distinct()).select(_FILE_INDEX, s.LINE)
+    kept = valid.join(losers, on=[_FILE_INDEX, s.LINE], how="anti", maintain_order="left")
+    return kept, losers

@@ -1,0 +1,64 @@
+"""Canonical column names and dtypes, defined once for the whole package.
+
+Every reader produces the canonical rating table; every later stage reads it.
+Original ids stay strings: `build` maps them to contiguous integers.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+RATING = "rating"
+TIMESTAMP = "timestamp"
+
+RATINGS_SCHEMA: dict[str, pl.DataType] = {
+    USER_ID: pl.String(),
+    ITEM_ID: pl.String(),
+    RATING: pl.Float32(),
+    TIMESTAMP: pl.Int64(),  # seconds since the epoch, null when unknown
+}
+
+# One row per input record a reader could not accept. Counts add up:
+# rows read = accepted + rejected.
+SOURCE = "source"
+LINE = "line"
+REASON = "reason"
+RAW = "raw"
+REJECTS_SCHEMA: dict[str, pl.DataType] = {
+    SOURCE: pl.String(),
+    LINE: pl.Int64(),
+    REASON: pl.String(),
+    RAW: pl.String(),
+}
+
+# Reject reasons, the only values REASON takes.
+REASON_DUPLICATE = "duplicate"
+REASON_RATING_OUT_OF_SCALE = "rating_out_of_scale"
+REASON_BAD_NUMBER = "unparsable_number"
+REASON_MISSING_ID = "missing_id"
+REASON_FIELD_COUNT = "wrong_field_count"
+REASON_UNDECODABLE = "undecodable_text"
+REASON_BAD_JSON = "invalid_json"
+REJECT_REASONS = (
+    REASON_DUPLICATE,
+    REASON_RATING_OUT_OF_SCALE,
+    REASON_BAD_NUMBER,
+    REASON_MISSING_ID,
+    REASON_FIELD_COUNT,
+    REASON_UNDECODABLE,
+    REASON_BAD_JSON,
+)
+
+# Output file names inside an ingest directory.
+RATINGS_FILE = "ratings.parquet"
+REJECTS_FILE = "rejects.parquet"
+USERS_FILE = "users.parquet"
+ITEMS_FILE = "items.parquet"
+INGEST_SUMMARY_FILE = "summary.json"
+
+
+def empty_rejects() -> pl.DataFrame:
+    """An empty rejects table with the canonical schema."""
+    return pl.DataFrame(schema=REJECTS_SCHEMA)
