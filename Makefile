@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean-venv
+.PHONY: setup run test lint serve stop clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# A local Prefect server on 127.0.0.1, the work pool, the deployments and a worker.
+serve: setup
+	scripts/prefect-local start
+
+stop:
+	scripts/prefect-local stop
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Prefect flows; entrypoints are named in prefect.yaml."""

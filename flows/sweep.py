@@ -1,0 +1,65 @@
+"""A parameter sweep as DVC experiments, compared in one Prefect table artifact.
+
+Each grid point is `dvc exp run -S key=value ...`, so the params every
+experiment used are recorded by DVC and `dvc exp show` lists them all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.artifacts import create_table_artifact
+
+from flows.pipeline import workspace_lock
+from tasks.dvc import run_dvc
+from tasks.record import flatten
+
+
+def grid_points(grid: dict[str, list[str]]) -> list[list[str]]:
+    """Every combination of the grid as `key=value` overrides, in a stable order."""
+    keys = sorted(grid)
+    return [
+        [f"{key}={value}" for key, value in zip(keys, values, strict=True)]
+        for values in itertools.product(*(grid[key] for key in keys))
+    ]
+
+
+@task(task_run_name="dvc exp run {overrides}")
+def run_experiment(overrides: list[str], workspace: Path) -> None:
+    """Run the pipeline as one DVC experiment with these param overrides."""
+    args = ["exp", "run", "--temp"]
+    for override in overrides:
+        args += ["-S", override]
+    run_dvc(args, workspace)
+
+
+def experiment_table(workspace: Path, metric_keys: list[str] | None = None) -> list[dict]:
+    """One row per experiment of `dvc exp show --json`: name, params, metrics."""
+    shown = json.loads(run_dvc(["exp", "show", "--json"], workspace))
+    rows: list[dict] = []
+    for baseline in shown:
+        for exp in [baseline, *(e for r in baseline.get("experiments") or [] for e in r["revs"])]:
+            data = exp.get("data") or {}
+            row: dict = {"experiment": exp.get("name") or exp.get("rev", "")[:7]}
+            for kind in ("params", "metrics"):
+                for entry in (data.get(kind) or {}).values():
+                    row.update(flatten(entry.get("data") or {}))
+            if metric_keys:
+                row = {k: v for k, v in row.items() if k == "experiment" or k in metric_keys}
+            rows.append(row)
+    return rows
+
+
+@flow(name="aerec-sweep", log_prints=True)
+def sweep(grid: dict[str, list[str]], workspace: str = ".") -> list[dict]:
+    """Run every grid point as a DVC experiment and publish the comparison table."""
+    root = Path(workspace).resolve()
+    with workspace_lock(root):
+        for overrides in grid_points(grid):
+            run_experiment(overrides, root)
+        rows = experiment_table(root)
+    create_table_artifact(key="aerec-sweep", table=rows, description=f"grid: {grid}")
+    return rows
