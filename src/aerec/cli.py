@@ -22,6 +22,39 @@ app = typer.Typer(
 )
 
 
+@app.command()
+def fetch(
+    name: str | None = typer.Argument(
+        None, help="ml-100k, ml-1m, ml-10m, ml-20m or ml-25m; default: params dataset.name."
+    ),
+    out: str = typer.Option("data/raw", help="Root folder; the files go to OUT/NAME."),
+    source: str | None = typer.Option(
+        None, help="recbole-wheel (ml-100k, from the package registry) or grouplens (by URL)."
+    ),
+    url: str | None = typer.Option(
+        None, help="GroupLens base URL (else $AEREC_GROUPLENS_URL, else the official site)."
+    ),
+    params: str = typer.Option("params.yaml", help="Params file, read when NAME is omitted."),
+) -> None:
+    """Download a known dataset, verify its pinned checksums, extract it safely."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from aerec import datasets
+
+    if name is None:
+        from aerec.config import load_params
+
+        name = load_params(params).dataset.name
+    summary = datasets.fetch(name, Path(out), source=source, base_url=url, progress=True)
+    state = "downloaded and verified" if summary["downloaded"] else "already present, verified"
+    Console().print(
+        f"[bold]{summary['dataset']}[/] ({summary['source']}): {state} -> {summary['dir']} "
+        f"({len(summary['files'])} files)"
+    )
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:
