@@ -7,9 +7,10 @@ exactly the sections (or keys) its code reads, so DVC re-runs what changed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aerec.errors import AerecError
 
@@ -44,10 +45,80 @@ class DatasetConfig(StrictModel):
     scale: RatingScale = RatingScale()
 
 
+class SplitConfig(StrictModel):
+    """How build splits ratings into train, validation and test (seeded).
+
+    `ml100k`: MovieLens 100K u<fold>.base/.test rebuilt from u.data line order;
+    `random`: per user, `test_fraction` of the ratings to test; `temporal`: the
+    same, the latest ones; `kfold`: per user, fold `fold` of `n_folds` to test;
+    `user_holdout`: `holdout_users` of the users each to validation and test,
+    with `heldout_fraction` of their ratings to predict and the rest to fold-in.
+    Validation is `val_fraction` of each user's remaining training ratings.
+    """
+
+    method: Literal["ml100k", "random", "temporal", "kfold", "user_holdout"] = "ml100k"
+    fold: int = Field(default=1, ge=1)
+    n_folds: int = Field(default=5, ge=2)
+    test_fraction: float = Field(default=0.1, ge=0, lt=1)
+    val_fraction: float = Field(default=0.1, ge=0, lt=1)
+    holdout_users: float = Field(default=0.1, gt=0, lt=0.5)
+    heldout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _check_fold(self) -> SplitConfig:
+        folds = 5 if self.method == "ml100k" else self.n_folds
+        if self.method in ("ml100k", "kfold") and self.fold > folds:
+            raise ValueError(f"fold must be between 1 and {folds} for method '{self.method}'")
+        return self
+
+
+class SideInfoConfig(StrictModel):
+    """Categorical side columns to one-/multi-hot encode; absent ones are skipped.
+
+    A string value is split on `separator` (multi-hot), a list value gives one
+    feature per element; numbers are categories too (ml-1m age buckets).
+    """
+
+    user_columns: tuple[str, ...] = ("gender", "age", "occupation")
+    item_columns: tuple[str, ...] = ("genres",)
+    separator: str = "|"
+
+
+class BaselineConfig(StrictModel):
+    """Baselines fitted on train: biases (Koren's regularised two-step) and biased MF (ALS)."""
+
+    reg_user: float = Field(default=10.0, ge=0)
+    reg_item: float = Field(default=25.0, ge=0)
+    mf_factors: int = Field(default=10, ge=1)
+    mf_reg: float = Field(default=0.1, gt=0)
+    mf_iterations: int = Field(default=10, ge=1)
+    seed: int = 42
+
+
+class BuildConfig(StrictModel):
+    """The build stage: filters, rating transform, split, side info, baselines.
+
+    `transform`: `raw` keeps ratings; `thumbs` maps 4-5 to 1.0 and 1-3 to 0.1
+    (Sephora style; 0 stays unobserved); `binarize` keeps ratings >= `threshold`
+    as 1.0 and drops the rest (implicit feedback). The k-core filter
+    (`min_user_ratings`, `min_item_ratings`) is iterated to a fixed point.
+    """
+
+    min_user_ratings: int = Field(default=1, ge=1)
+    min_item_ratings: int = Field(default=1, ge=1)
+    transform: Literal["raw", "thumbs", "binarize"] = "raw"
+    threshold: float = 3.5
+    split: SplitConfig = SplitConfig()
+    side: SideInfoConfig = SideInfoConfig()
+    baselines: BaselineConfig = BaselineConfig()
+
+
 class Params(StrictModel):
     """The whole params.yaml. Sections are added as stages are added."""
 
     dataset: DatasetConfig = DatasetConfig()
+    build: BuildConfig = BuildConfig()
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
