@@ -8,9 +8,11 @@ LazyFrame with one row per input record and these string columns
     fields_ok (bool: the record had the format's field count)
 
 plus any optional canonical columns the format really carries (for example
-`is_recommended`). `canonicalize` then types, checks and de-duplicates them in
-one place, so every format rejects bad rows for the same reasons and the
-counts always add up: rows read = accepted + rejected.
+`is_recommended`), and optionally `reason`: a reject reason the reader already
+knows (for example invalid_json), null for other records. `canonicalize`
+then types, checks and de-duplicates them in one place, so every format
+rejects bad rows for the same reasons and the counts always add up:
+rows read = accepted + rejected.
 """
 
 from __future__ import annotations
@@ -139,9 +141,9 @@ def canonicalize(
     """
     extra = extra or {}
     tagged = [
-        frame.select(*RAW_COLUMNS, *extra).with_columns(
-            pl.lit(i, dtype=pl.Int32).alias(_FILE_INDEX)
-        )
+        _with_reader_reason(frame)
+        .select(*RAW_COLUMNS, s.REASON, *extra)
+        .with_columns(pl.lit(i, dtype=pl.Int32).alias(_FILE_INDEX))
         for i, frame in enumerate(records)
     ]
     typed = _typed(pl.concat(tagged, how="vertical"), scale, timestamp_divisor, extra)
@@ -171,6 +173,35 @@ def canonicalize(
     )
 
 
+def check_head(
+    records: pl.LazyFrame, path: Path, layout: str, scale: RatingScale, n: int = 100
+) -> None:
+    """Raise when `path` is clearly not its format: no record among its first n reads.
+
+    A file given under the wrong format (JSON as CSV, a header where none
+    belongs, the wrong rating scale) would otherwise end as a file's worth of
+    rejects; one error line naming the file and the expected `layout` says more.
+    A file without any record is an error too.
+    """
+    head = canonicalize([records.head(n)], scale)
+    if head.rows_read == 0:
+        raise AerecError(f"{path}: no records found; expected {layout}")
+    if head.ratings.height == 0:
+        first = head.rejects.row(0, named=True)
+        raise AerecError(
+            f"{path}: none of the first {head.rows_read} records reads as {layout} "
+            f"(line {first[s.LINE]}: {first[s.REASON]}: {first[s.RAW][:80]!r}); "
+            "check the file, --format and the rating scale"
+        )
+
+
+def _with_reader_reason(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Add a null `reason` column unless the reader set one."""
+    if s.REASON in frame.collect_schema().names():
+        return frame
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(s.REASON))
+
+
 def _typed(
     frame: pl.LazyFrame, scale: RatingScale, divisor: int, extra: dict[str, pl.DataType]
 ) -> pl.LazyFrame:
@@ -194,6 +225,8 @@ def _typed(
     reason = (
         pl.when(pl.col(s.RAW).str.contains(_REPLACEMENT_CHAR, literal=True))
         .then(pl.lit(s.REASON_UNDECODABLE))
+        .when(pl.col(s.REASON).is_not_null())
+        .then(pl.col(s.REASON))
         .when(~pl.col(FIELDS_OK))
         .then(pl.lit(s.REASON_FIELD_COUNT))
         .when(missing_id)
