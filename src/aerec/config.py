@@ -6,6 +6,7 @@ exactly the sections (or keys) its code reads, so DVC re-runs what changed.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -114,11 +115,69 @@ class BuildConfig(StrictModel):
     baselines: BaselineConfig = BaselineConfig()
 
 
+Severity = Literal["error", "warn"]
+
+
+class ValidateSeverity(StrictModel):
+    """What each failed check does: `error` stops the pipeline, `warn` is reported and passes."""
+
+    columns: Severity = "error"
+    types: Severity = "error"
+    not_null: Severity = "error"
+    rating_in_scale: Severity = "error"
+    rating_on_step: Severity = "error"
+    unique_pairs: Severity = "error"
+    timestamp_plausible: Severity = "error"
+    min_ratings: Severity = "error"
+    min_users: Severity = "error"
+    min_items: Severity = "error"
+    min_ratings_per_user: Severity = "warn"
+    side_ids_unique: Severity = "error"
+    side_coverage: Severity = "warn"
+    rating_mean: Severity = "warn"
+    rating_stdev: Severity = "error"
+    top_rating_share: Severity = "error"
+    reject_share: Severity = "error"
+
+
+class ValidateConfig(StrictModel):
+    """The validate stage: the thresholds of the data checks and their severities.
+
+    The rating mean bounds and the minimum spread are fractions of the scale's
+    span (max - min), so one setting fits every dataset's scale. Timestamps must
+    lie between `earliest_timestamp` (a date, UTC) and the time of validation.
+    `failing_rows` is how many failing rows the report shows per expectation.
+    """
+
+    severity: ValidateSeverity = ValidateSeverity()
+    earliest_timestamp: date = date(1995, 1, 1)
+    min_ratings: int = Field(default=1000, ge=0)
+    min_users: int = Field(default=10, ge=0)
+    min_items: int = Field(default=10, ge=0)
+    min_ratings_per_user: int = Field(default=3, ge=1)
+    rating_mean_range: tuple[float, float] = (0.1, 0.95)
+    min_rating_stdev: float = Field(default=0.05, ge=0, le=1)
+    max_top_rating_share: float = Field(default=0.9, gt=0, le=1)
+    max_reject_share: float = Field(default=0.05, ge=0, le=1)
+    max_missing_side_share: float = Field(default=0.0, ge=0, le=1)
+    failing_rows: int = Field(default=10, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _check_mean_range(self) -> ValidateConfig:
+        low, high = self.rating_mean_range
+        if not 0 <= low < high <= 1:
+            raise ValueError("rating_mean_range must be [low, high] with 0 <= low < high <= 1")
+        return self
+
+
 class Params(StrictModel):
     """The whole params.yaml. Sections are added as stages are added."""
 
     dataset: DatasetConfig = DatasetConfig()
     build: BuildConfig = BuildConfig()
+    # `validate` would shadow pydantic's BaseModel.validate: the key in
+    # params.yaml is `validate`, the attribute `validate_`.
+    validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
