@@ -170,6 +170,33 @@ class ValidateConfig(StrictModel):
         return self
 
 
+class EvaluateConfig(StrictModel):
+    """The evaluate stage: ranking cut-offs, relevance, error buckets, top-N lists.
+
+    `ks` are the cut-offs of the ranking metrics; a held-out rating at or above
+    `relevance_threshold` (on the scale after build's transform) is a positive.
+    `user_activity_edges` and `item_popularity_edges` are the lower bounds of
+    the RMSE buckets after the first, which starts at 0 training ratings (the
+    cold ones). Coverage and popularity bias describe each user's `top_n` list.
+    """
+
+    ks: tuple[int, ...] = (10, 20)
+    relevance_threshold: float = 4.0
+    user_activity_edges: tuple[int, ...] = (1, 20, 50, 100, 200)
+    item_popularity_edges: tuple[int, ...] = (1, 5, 20, 50, 100, 250)
+    top_n: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> EvaluateConfig:
+        if not self.ks or min(self.ks) < 1:
+            raise ValueError("ks must be a non-empty list of cut-offs >= 1")
+        for name in ("user_activity_edges", "item_popularity_edges"):
+            edges = getattr(self, name)
+            if list(edges) != sorted(set(edges)) or (edges and edges[0] < 1):
+                raise ValueError(f"{name} must be strictly increasing integers >= 1")
+        return self
+
+
 class Params(StrictModel):
     """The whole params.yaml. Sections are added as stages are added."""
 
@@ -178,6 +205,7 @@ class Params(StrictModel):
     # `validate` would shadow pydantic's BaseModel.validate: the key in
     # params.yaml is `validate`, the attribute `validate_`.
     validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
+    evaluate: EvaluateConfig = EvaluateConfig()
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
