@@ -27,15 +27,17 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from aerec.config import RatingScale
 from aerec.errors import AerecError
 from aerec.io import atomic_path, write_json
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 WHEEL = "recbole-wheel"
 GROUPLENS = "grouplens"
-SOURCES = (WHEEL, GROUPLENS)
 DEFAULT_DATASET = "ml-100k"
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
 GROUPLENS_URL_ENV = "AEREC_GROUPLENS_URL"
@@ -406,13 +408,15 @@ def _download(url: str, dest: Path, limit: int, progress: bool) -> dict[str, str
         with urllib.request.urlopen(request, timeout=60) as response, dest.open("wb") as out:
             length = int(response.headers.get("Content-Length") or 0) or None
             if length is not None and length > limit:
-                raise AerecError(f"{url}: {length} bytes is over the {limit}-byte limit")
+                raise AerecError(
+                    f"{url}: {length} bytes is over the {limit}-byte limit; check --url"
+                )
             with _progress_bar(url.rsplit("/", 1)[-1], length, progress) as advance:
                 total = 0
                 while chunk := response.read(_CHUNK):
                     total += len(chunk)
                     if total > limit:
-                        raise AerecError(f"{url}: more than the {limit}-byte limit; not a dataset")
+                        raise AerecError(f"{url}: more than the {limit}-byte limit; check --url")
                     out.write(chunk)
                     for digest in hashes.values():
                         digest.update(chunk)
@@ -477,9 +481,10 @@ def _plan_extraction(archive: Archive, zf: zipfile.ZipFile) -> list[tuple[zipfil
     total = 0
     for info in infos:
         rel = _member_path(archive, info.filename)
-        mode = info.external_attr >> 16
-        # Unix mode bits live in the high half; 0 means "no Unix mode" (a plain file).
-        if stat.S_ISLNK(mode) or (mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+        # Unix mode bits live in the high half; no file type there means a plain file
+        # (zips made on Windows, or by Python's writestr).
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise AerecError(
                 f"{archive.filename}: member '{info.filename}' is a link or special file; "
                 "the archive is unsafe, nothing extracted"
@@ -611,32 +616,38 @@ def _temp_file(directory: Path, prefix: str) -> Iterator[Path]:
         Path(name).unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _status(message: str, show: bool) -> Iterator[None]:
-    """A rich spinner on stderr while `message` runs, when `show`."""
+def _terminal(show: bool) -> Console | None:
+    """A rich console on stderr when progress is wanted and stderr is a terminal.
+
+    In logs and pipes (DVC, CI) a progress display only adds noise to stderr.
+    """
     if not show:
-        yield
-        return
+        return None
     from rich.console import Console
 
-    with Console(stderr=True).status(message):
+    console = Console(stderr=True)
+    return console if console.is_terminal else None
+
+
+@contextlib.contextmanager
+def _status(message: str, show: bool) -> Iterator[None]:
+    """A rich spinner on stderr while `message` runs, when `show` and on a terminal."""
+    console = _terminal(show)
+    if console is None:
+        yield
+        return
+    with console.status(message):
         yield
 
 
 @contextlib.contextmanager
 def _progress_bar(label: str, total: int | None, show: bool) -> Iterator[Callable[[int], None]]:
     """Yield `advance(n)`: a rich download bar on stderr when `show`, else a no-op."""
-    if not show:
+    console = _terminal(show)
+    if console is None:
         yield lambda n: None
         return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TransferSpeedColumn,
-    )
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     columns = (
         TextColumn("{task.description}"),
@@ -644,6 +655,6 @@ def _progress_bar(label: str, total: int | None, show: bool) -> Iterator[Callabl
         DownloadColumn(),
         TransferSpeedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
