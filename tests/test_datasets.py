@@ -452,3 +452,20 @@ def test_default_dataset_from_the_real_registry(tmp_path: Path) -> None:
     plan = datasets.ingest_plan("ml-100k", tmp_path)
     assert plan.format == "recbole"
     assert plan.inputs == [tmp_path / "ml-100k" / f"ml-100k.{s}" for s in ("inter", "user", "item")]
+
+
+def test_synthetic_dataset_is_generated_deterministically(tmp_path: Path) -> None:
+    summary = datasets.fetch("synthetic", tmp_path)
+    assert summary["source"] == "generated"
+    folder = tmp_path / "synthetic"
+    digests = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    assert digests == {
+        "synthetic.inter": "6a8062c27ad3352dab10866856a88e96",
+        "synthetic.user": "a084d6ea30764e6ae831aa91a4e0206a",
+        "synthetic.item": "ea0a1c7ecc5480ea891f7572018b2ad5",
+    }
+    lines = (folder / "synthetic.inter").read_text().splitlines()
+    assert len(lines) == 1 + 120 * 25
+    plan = datasets.ingest_plan("synthetic", tmp_path)
+    assert plan.format == "recbole"
+    assert [p.name for p in plan.inputs] == ["synthetic.inter", "synthetic.user", "synthetic.item"]

@@ -1,8 +1,10 @@
 """Known datasets: where to get them, pinned checksums, safe extraction, what ingest reads.
 
-Two sources. `recbole-wheel` takes MovieLens 100K from the RecBole wheel on the
-package registry (pip is the only client that may reach it here), so the default
-dataset needs nothing but the registry. `grouplens` downloads the official
+Three sources. `generated` writes the built-in tiny `synthetic` dataset (no
+network: smoke tests and pipeline tests run on it). `recbole-wheel` takes
+MovieLens 100K from the RecBole wheel on the package registry (pip is the only
+client that may reach it here), so the default dataset needs nothing but the
+registry. `grouplens` downloads the official
 archives by URL. Every file that lands under data/raw/<name> has been checked
 against a pinned checksum, and archives are extracted only after every member
 has been checked: no absolute paths, no `..`, no links or devices, and bounded
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 WHEEL = "recbole-wheel"
 GROUPLENS = "grouplens"
+GENERATED = "generated"
 DEFAULT_DATASET = "ml-100k"
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
 GROUPLENS_URL_ENV = "AEREC_GROUPLENS_URL"
@@ -155,7 +158,17 @@ RECBOLE_ML100K = WheelSource(
     ),
 )
 
+_RECBOLE_FILES = ("{name}.inter", "{name}.user", "{name}.item")
+
 DATASETS: dict[str, Dataset] = {
+    "synthetic": Dataset(
+        "synthetic",
+        layouts={
+            GENERATED: Layout(
+                "recbole", tuple(f.format(name="synthetic") for f in _RECBOLE_FILES), _STARS
+            )
+        },
+    ),
     "ml-100k": Dataset(
         "ml-100k",
         layouts={
@@ -261,7 +274,9 @@ def fetch(
     dataset = get_dataset(name)
     source = _check_source(dataset, source)
     target = Path(out_root) / dataset.name
-    if source == WHEEL:
+    if source == GENERATED:
+        summary = write_synthetic(target)
+    elif source == WHEEL:
         assert dataset.wheel is not None
         summary = fetch_wheel(dataset.wheel, target, progress=progress)
     else:
@@ -291,6 +306,52 @@ def ingest_plan(
         f"{target}: dataset '{dataset.name}' is not fetched (expected {', '.join(wanted)}); "
         f"run `aerec fetch {dataset.name} --out {out_root}` first"
     )
+
+
+# --- the built-in synthetic dataset ----------------------------------------------------------
+
+
+def write_synthetic(
+    target: Path, n_users: int = 120, n_items: int = 80, per_user: int = 25, seed: int = 0
+) -> dict:
+    """Write a small MovieLens-like dataset as RecBole atomic files, deterministically.
+
+    Ratings come from a rank-3 latent model plus noise, rounded to 1..5 stars,
+    so models have real structure to learn; users carry age/gender/occupation
+    and items a year and genres, as ml-100k does. Same arguments, same bytes.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    users, items = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.7  # a long tail, as real catalogues
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    timestamp = 880_000_000
+    for u in range(n_users):
+        chosen = rng.choice(n_items, size=per_user, replace=False, p=popularity / popularity.sum())
+        for i in chosen:
+            score = 3.4 + 0.8 * users[u] @ items[i] + rng.normal(scale=0.4)
+            timestamp += int(rng.integers(1, 5000))
+            lines.append(f"{u + 1}\t{i + 1}\t{int(np.clip(np.rint(score), 1, 5))}\t{timestamp}")
+    genders, jobs = ("F", "M"), ("student", "engineer", "artist", "doctor", "other")
+    user_lines = ["user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token"]
+    user_lines += [
+        f"{u + 1}\t{rng.integers(18, 70)}\t{genders[u % 2]}\t{jobs[u % 5]}\t{10000 + u}"
+        for u in range(n_users)
+    ]
+    genres = ("Action", "Comedy", "Drama", "Romance", "Thriller")
+    item_lines = ["item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq"]
+    item_lines += [
+        f"{i + 1}\tMovie {i + 1}\t{1950 + i % 50}\t{genres[i % 5]} {genres[(i * 3 + 1) % 5]}"
+        for i in range(n_items)
+    ]
+    files = {}
+    for suffix, content in (("inter", lines), ("user", user_lines), ("item", item_lines)):
+        name = f"{target.name}.{suffix}"
+        with atomic_path(target / name) as tmp:
+            tmp.write_text("\n".join(content) + "\n", encoding="utf-8")
+        files[name] = len(content) - 1
+    return {"dir": str(target), "files": list(files), "downloaded": False, "bytes": 0}
 
 
 # --- the RecBole wheel ---------------------------------------------------------------------
