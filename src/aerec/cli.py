@@ -55,6 +55,30 @@ def fetch(
     )
 
 
+@app.command()
+def build(
+    ingest_dir: str = typer.Argument(..., help="Ingest output folder (ratings.parquet, ...)."),
+    out: str = typer.Option("data/processed", help="Output folder for maps, matrices, stats."),
+    params: str = typer.Option("params.yaml", help="Params file (reads dataset.scale, build)."),
+) -> None:
+    """Build id maps, split CSR matrices, side-info matrices and baselines."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from aerec.config import load_params
+    from aerec.stages import build as stage
+
+    summary = stage.run(Path(ingest_dir), Path(out), load_params(params))
+    rmse = ", ".join(f"{name} {value:.4f}" for name, value in summary["rmse"].items())
+    Console().print(
+        f"[bold]build[/] ({summary['split']}): {summary['users']} users x {summary['items']} "
+        f"items; train {summary['train']}, val {summary['val']}, test {summary['test']} "
+        f"-> {out}\n  cold users val/test: {summary['cold_users']['val']}/"
+        f"{summary['cold_users']['test']}; baseline test RMSE: {rmse}"
+    )
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:

@@ -58,6 +58,20 @@ USERS_FILE = "users.parquet"
 ITEMS_FILE = "items.parquet"
 INGEST_SUMMARY_FILE = "summary.json"
 
+# Build output: id maps (original id -> contiguous int32 index) and matrices.
+USER_IDX = "user_idx"
+ITEM_IDX = "item_idx"
+USER_MAP_FILE = "user_map.parquet"
+ITEM_MAP_FILE = "item_map.parquet"
+USER_SIDE_FILE = "user_side.npz"
+ITEM_SIDE_FILE = "item_side.npz"
+BUILD_STATS_FILE = "stats.json"
+BASELINES_FILE = "baselines.json"
+BASELINE_PARAMS_FILE = "baselines.npz"
+# Split parts; `<part>.npz` holds each. The *_foldin parts exist only for a
+# user holdout split (the input a model sees for a held-out user).
+SPLIT_PARTS = ("train", "val", "test", "val_foldin", "test_foldin")
+
 
 def empty_rejects() -> pl.DataFrame:
     """An empty rejects table with the canonical schema."""

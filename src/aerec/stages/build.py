@@ -1,0 +1,213 @@
+"""The build stage: canonical ratings -> id maps, split CSR matrices, side info, baselines.
+
+Reads an ingest directory (ratings.parquet [+ users.parquet, items.parquet,
+rejects.parquet]) and writes data/processed/: user_map.parquet,
+item_map.parquet, <part>.npz for every split part, user_side.npz,
+item_side.npz, stats.json, baselines.npz (parameters) and baselines.json
+(their scores on validation and test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from aerec import schema as s
+from aerec.baselines import fit_baselines, save_baselines, score
+from aerec.config import BuildConfig, Params
+from aerec.errors import AerecError
+from aerec.io import write_json, write_parquet
+from aerec.matrix import (
+    Interactions,
+    compact,
+    kcore,
+    load_interactions,
+    save_csr,
+    side_matrix,
+    to_csr,
+    transform_ratings,
+)
+from aerec.split import PART_CODES, assign_parts
+
+# For a user holdout split, a held-out part's input is its fold-in part.
+_HOLDOUT_INPUT_OF = {"val": "val_foldin", "test": "test_foldin"}
+
+
+def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
+    """Build the processed dataset from `ingest_dir` into `out_dir`; return a summary."""
+    cfg = params.build
+    ingest_dir, out_dir = Path(ingest_dir), Path(out_dir)
+    temporal = cfg.split.method == "temporal"
+    inter, user_map, item_map = load_interactions(ingest_dir / s.RATINGS_FILE, temporal)
+    n_input = len(inter)
+    if cfg.split.method == "ml100k":
+        _require_no_rejects(ingest_dir / s.REJECTS_FILE)
+    inter, scale = transform_ratings(inter, cfg.transform, cfg.threshold, params.dataset.scale)
+    n_transformed = len(inter)
+    keep, passes = kcore(
+        inter, user_map.height, item_map.height, cfg.min_user_ratings, cfg.min_item_ratings
+    )
+    inter, user_map, item_map = compact(inter.select(keep), user_map, item_map)
+    if len(inter) == 0:
+        raise AerecError(
+            f"{ingest_dir / s.RATINGS_FILE}: no ratings left after the transform and k-core "
+            "filter; lower build.min_user_ratings / min_item_ratings or check build.threshold"
+        )
+    shape = (user_map.height, item_map.height)
+    parts = assign_parts(inter, shape[0], cfg.split, n_input)
+    matrices = _part_matrices(inter, parts, shape)
+    del inter, parts
+
+    write_parquet(user_map, out_dir / s.USER_MAP_FILE)
+    write_parquet(item_map, out_dir / s.ITEM_MAP_FILE)
+    for name, matrix in matrices.items():
+        save_csr(matrix, out_dir / f"{name}.npz")
+    side = _write_side(ingest_dir, out_dir, cfg, user_map, item_map)
+
+    clip = (scale["min"], scale["max"])
+    models = fit_baselines(matrices["train"], cfg.baselines, clip)
+    save_baselines(models, out_dir / s.BASELINE_PARAMS_FILE)
+    cold = _cold(matrices)
+    scores = _baseline_scores(models, matrices, cold)
+    write_json(scores, out_dir / s.BASELINES_FILE)
+
+    stats = {
+        "dataset": params.dataset.name,
+        "scale": scale,
+        "transform": cfg.transform,
+        "split": cfg.split.model_dump(),
+        "global_mean": models["global_mean"].mu,
+        "counts": {
+            "input_ratings": n_input,
+            "after_transform": n_transformed,
+            "after_kcore": int(sum(m.nnz for m in matrices.values())),
+            "kcore_passes": passes,
+            "users": shape[0],
+            "items": shape[1],
+            **{name: int(m.nnz) for name, m in matrices.items()},
+            **{
+                f"{name}_users": int(np.count_nonzero(m.getnnz(axis=1)))
+                for name, m in matrices.items()
+            },
+        },
+        "density": float(sum(m.nnz for m in matrices.values()) / (shape[0] * shape[1])),
+        "cold": {name: {k: v for k, v in c.items() if k != "mask"} for name, c in cold.items()},
+        "side": side,
+    }
+    write_json(stats, out_dir / s.BUILD_STATS_FILE)
+    return {
+        "users": shape[0],
+        "items": shape[1],
+        "split": cfg.split.method,
+        **{name: int(m.nnz) for name, m in matrices.items()},
+        "cold_users": {name: c["users"] for name, c in cold.items()},
+        "rmse": {name: scores[name]["test"]["all"]["rmse"] for name in models},
+    }
+
+
+def _require_no_rejects(path: Path) -> None:
+    """The ml100k split counts lines: a rejected line would shift every fold."""
+    if path.is_file():
+        n = pl.scan_parquet(path).select(pl.len()).collect().item()
+        if n:
+            raise AerecError(
+                f"{path}: ingest rejected {n} line(s), so rows no longer match u.data's lines "
+                "and the ml100k folds would be wrong; fix the input or use another split method"
+            )
+
+
+def _part_matrices(
+    inter: Interactions, parts: np.ndarray, shape: tuple[int, int]
+) -> dict[str, sp.csr_matrix]:
+    """One CSR matrix per part; train, val and test always, fold-in parts when used."""
+    out = {}
+    for name, code in PART_CODES.items():
+        mask = parts == code
+        if name in ("train", "val", "test") or mask.any():
+            out[name] = to_csr(inter.select(mask), shape)
+    return out
+
+
+def _cold(matrices: dict[str, sp.csr_matrix]) -> dict[str, dict[str, Any]]:
+    """Users and items of each evaluated part that its input part never saw.
+
+    The input is train, or the part's fold-in for a user holdout split. The
+    baselines predict these from what is known (item bias, user bias, or the
+    global mean); counts and the masks of their ratings are returned.
+    """
+    holdout = "val_foldin" in matrices or "test_foldin" in matrices
+    train_items = matrices["train"].getnnz(axis=0) > 0
+    out = {}
+    for name in ("val", "test"):
+        part = matrices[name]
+        source = matrices.get(_HOLDOUT_INPUT_OF[name]) if holdout else None
+        seen_users = (source if source is not None else matrices["train"]).getnnz(axis=1) > 0
+        rows = np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))
+        cold_user = ~seen_users[rows]
+        cold_item = ~train_items[part.indices]
+        mask = cold_user | cold_item
+        out[name] = {
+            "users": int(np.unique(rows[cold_user]).size),
+            "items": int(np.unique(part.indices[cold_item]).size),
+            "ratings": int(mask.sum()),
+            "mask": mask,
+        }
+    return out
+
+
+def _baseline_scores(
+    models: dict, matrices: dict[str, sp.csr_matrix], cold: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """RMSE/MAE of each baseline on val and test: all ratings and the cold ones apart."""
+    out: dict[str, Any] = {}
+    for name, model in models.items():
+        out[name] = {}
+        for part in ("val", "test"):
+            matrix = matrices[part]
+            mask = cold[part]["mask"]
+            out[name][part] = {
+                "all": score(model, matrix),
+                "cold": score(model, _entries(matrix, mask)),
+            }
+    return out
+
+
+def _entries(matrix: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
+    """The stored entries of `matrix` where `mask` (one flag per entry) is true."""
+    coo = matrix.tocoo()
+    return sp.csr_matrix(
+        (coo.data[mask], (coo.row[mask], coo.col[mask])), shape=matrix.shape, dtype=np.float32
+    )
+
+
+def _write_side(
+    ingest_dir: Path,
+    out_dir: Path,
+    cfg: BuildConfig,
+    user_map: pl.DataFrame,
+    item_map: pl.DataFrame,
+) -> dict[str, Any]:
+    """Encode and write user_side.npz and item_side.npz; return their descriptions."""
+    out = {}
+    for kind, file, mapping, id_col, columns, target in (
+        ("user", s.USERS_FILE, user_map, s.USER_ID, cfg.side.user_columns, s.USER_SIDE_FILE),
+        ("item", s.ITEMS_FILE, item_map, s.ITEM_ID, cfg.side.item_columns, s.ITEM_SIDE_FILE),
+    ):
+        path = ingest_dir / file
+        table = pl.read_parquet(path) if path.is_file() else None
+        if table is not None and id_col not in table.columns:
+            raise AerecError(f"{path}: no '{id_col}' column; re-run `aerec ingest`")
+        side = side_matrix(table, mapping, id_col, columns, cfg.side.separator)
+        save_csr(side.matrix, out_dir / target)
+        out[kind] = {
+            "columns": side.columns,
+            "missing_columns": side.missing_columns,
+            "n_features": len(side.features),
+            "rows_without_features": int(np.count_nonzero(side.matrix.getnnz(axis=1) == 0)),
+            "features": side.features,
+        }
+    return out
