@@ -323,6 +323,8 @@ def test_unknown_names_and_sources_are_user_errors(tmp_path: Path) -> None:
 
 def test_every_dataset_pins_checksums_and_names_its_inputs() -> None:
     for name, dataset in DATASETS.items():
+        if name == "synthetic":  # generated locally, nothing to download
+            continue
         assert dataset.archive is not None, name
         assert len(dataset.archive.md5) == 32, name
         assert dataset.archive.sha256 is None or len(dataset.archive.sha256) == 64, name

@@ -161,14 +161,6 @@ RECBOLE_ML100K = WheelSource(
 _RECBOLE_FILES = ("{name}.inter", "{name}.user", "{name}.item")
 
 DATASETS: dict[str, Dataset] = {
-    "synthetic": Dataset(
-        "synthetic",
-        layouts={
-            GENERATED: Layout(
-                "recbole", tuple(f.format(name="synthetic") for f in _RECBOLE_FILES), _STARS
-            )
-        },
-    ),
     "ml-100k": Dataset(
         "ml-100k",
         layouts={
@@ -234,6 +226,14 @@ DATASETS: dict[str, Dataset] = {
             max_download_bytes=512 * _MIB,
             max_extract_bytes=2048 * _MIB,
         ),
+    ),
+    "synthetic": Dataset(
+        "synthetic",
+        layouts={
+            GENERATED: Layout(
+                "recbole", tuple(f.format(name="synthetic") for f in _RECBOLE_FILES), _STARS
+            )
+        },
     ),
 }
 
