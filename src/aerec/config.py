@@ -182,6 +182,7 @@ class EvaluateConfig(StrictModel):
     `user_activity_edges` and `item_popularity_edges` are the lower bounds of
     the RMSE buckets after the first, which starts at 0 training ratings (the
     cold ones). Coverage and popularity bias describe each user's `top_n` list.
+    `fallback` is the baseline that predicts a model's cold users and items.
     """
 
     ks: tuple[int, ...] = (10, 20)
@@ -189,6 +190,7 @@ class EvaluateConfig(StrictModel):
     user_activity_edges: tuple[int, ...] = (1, 20, 50, 100, 200)
     item_popularity_edges: tuple[int, ...] = (1, 5, 20, 50, 100, 250)
     top_n: int = Field(default=10, ge=1)
+    fallback: Literal["global_mean", "biases", "biased_mf"] = "biases"
 
     @model_validator(mode="after")
     def _check(self) -> EvaluateConfig:
