@@ -19,6 +19,8 @@ RATINGS_SCHEMA: dict[str, pl.DataType] = {
     RATING: pl.Float32(),
     TIMESTAMP: pl.Int64(),  # seconds since the epoch, null when unknown
 }
+# Optional rating columns, for the formats that carry them.
+IS_RECOMMENDED = "is_recommended"  # Sephora: 1.0 / 0.0, Float32, null when unknown
 
 # One row per input record a reader could not accept. Counts add up:
 # rows read = accepted + rejected.
