@@ -1,0 +1,101 @@
+"""The validate stage: the gate between ingest and build.
+
+Runs the Great Expectations suites on an ingest directory and writes the
+report directory: index.html (the self-contained page people read),
+result.json (GX's own results, one per table suite) and summary.json (counts
+and pass/fail per expectation, for machines). A failed `error` check raises
+AerecError after the report is written, so the pipeline stops and the page
+says why; failed `warn` checks are reported and pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aerec import validation
+from aerec.config import Params
+from aerec.errors import AerecError
+from aerec.io import write_json, write_text
+from aerec.validation import PER_ITEM, PER_USER, Validation
+from aerec.validation_report import render
+
+REPORT_FILE = "index.html"
+RESULT_FILE = "result.json"
+SUMMARY_FILE = "summary.json"
+
+
+def run(ingest_dir: Path, out_dir: Path, params: Params, now: int | None = None) -> dict[str, Any]:
+    """Validate `ingest_dir` and write the report into `out_dir`; return the summary.
+
+    Reads params `dataset.name`, `dataset.scale` and `validate`. `now`
+    (seconds since the epoch, default: the current time) is the latest
+    plausible timestamp. Raises AerecError naming the failed error-severity
+    expectations and the report's path when any failed.
+    """
+    import great_expectations as gx
+
+    ingest_dir, out_dir = Path(ingest_dir), Path(out_dir)
+    result = validation.validate(ingest_dir, params.dataset, params.validate_, now)
+    summary = summarize(result, params.dataset.name)
+    write_json(
+        {"great_expectations_version": gx.__version__, "suites": result.gx_results},
+        out_dir / RESULT_FILE,
+    )
+    write_json(summary, out_dir / SUMMARY_FILE)
+    report = out_dir / REPORT_FILE
+    dataset = params.dataset
+    write_text(render(result, dataset.name, dataset.scale, str(ingest_dir), gx.__version__), report)
+    if result.errors:
+        names = ", ".join(o.label for o in result.errors)
+        raise AerecError(
+            f"{ingest_dir}: validation failed, {len(result.errors)} error expectation(s): "
+            f"{names}; see {report}"
+        )
+    return summary
+
+
+def summarize(result: Validation, dataset: str) -> dict[str, Any]:
+    """The machine summary: verdict, counts and every expectation's outcome."""
+    outcomes = result.outcomes
+    summary = result.ingest.summary
+    return {
+        "dataset": dataset,
+        "passed": not result.errors,
+        "errors": [o.label for o in result.errors],
+        "warnings": [o.label for o in result.warnings],
+        "expectations": {
+            "total": len(outcomes),
+            "passed": sum(o.success for o in outcomes),
+            "failed": sum(not o.success for o in outcomes),
+            "not_evaluated": sum(not o.evaluated for o in outcomes),
+        },
+        "counts": {
+            "ratings": result.ingest.ratings.height,
+            "users": _height(result, PER_USER),
+            "items": _height(result, PER_ITEM),
+            "rows_read": summary.get("rows_read"),
+            "rejected": summary.get("rejected"),
+        },
+        "checks": [
+            {
+                "check": o.check,
+                "severity": o.severity,
+                "table": o.table,
+                "column": o.column,
+                "expectation": o.expectation,
+                "success": o.success,
+                "evaluated": o.evaluated,
+                "observed": o.observed,
+                "unexpected_count": o.unexpected_count,
+                "unexpected_percent": o.unexpected_percent,
+            }
+            for o in outcomes
+        ],
+        "report": REPORT_FILE,
+    }
+
+
+def _height(result: Validation, table: str) -> int | None:
+    frame = result.tables.get(table)
+    return None if frame is None else frame.height
