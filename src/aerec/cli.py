@@ -79,6 +79,34 @@ def build(
     )
 
 
+@app.command()
+def validate(
+    ingest_dir: str = typer.Argument(..., help="Ingest output folder (ratings.parquet, ...)."),
+    out: str = typer.Option(..., help="Report folder: index.html, result.json, summary.json."),
+    params: str = typer.Option(
+        "params.yaml", help="Params file (reads dataset.name, dataset.scale, validate)."
+    ),
+) -> None:
+    """Check an ingest folder with Great Expectations; fail on error-severity checks."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from aerec.config import load_params
+    from aerec.stages import validate as stage
+
+    summary = stage.run(Path(ingest_dir), Path(out), load_params(params))
+    counts, expectations = summary["counts"], summary["expectations"]
+    warnings = escape(", ".join(summary["warnings"]))
+    warned = f"; [yellow]warnings: {warnings}[/]" if warnings else ""
+    Console().print(
+        f"[bold]validate[/] {summary['dataset']}: [green]passed[/] "
+        f"{expectations['passed']}/{expectations['total']} expectations on "
+        f"{counts['ratings']:,} ratings{warned}\n  report: {Path(out) / summary['report']}"
+    )
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:
