@@ -232,9 +232,15 @@ def _item_column(column: str, typed: list[str]) -> pl.Expr:
 
 
 def _parse_list(text: str) -> list[str] | None:
-    """A quoted Python list literal as a list of strings; anything else is null."""
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return [str(v) for v in value] if isinstance(value, list) else None
+    """A quoted Python list literal as a list of strings; anything else is null.
+
+    A raw line break inside one of its strings (product_info has one) is not
+    valid Python, so it is retried with the breaks written as escapes.
+    """
+    for literal in (text, text.replace("\r", "\\r").replace("\n", "\\n")):
+        try:
+            value = ast.literal_eval(literal)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        return [str(v) for v in value] if isinstance(value, list) else None
+    return None
