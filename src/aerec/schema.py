@@ -74,6 +74,15 @@ BASELINE_PARAMS_FILE = "baselines.npz"
 # user holdout split (the input a model sees for a held-out user).
 SPLIT_PARTS = ("train", "val", "test", "val_foldin", "test_foldin")
 
+# Evaluate and recommend output: predictions.parquet (user_id, item_id, rating,
+# prediction, cold_user, cold_item), recommendation lists (user_id, rank,
+# item_id, prediction[, title]).
+PREDICTION = "prediction"
+COLD_USER = "cold_user"
+COLD_ITEM = "cold_item"
+RANK = "rank"
+TITLE = "title"
+
 
 def empty_rejects() -> pl.DataFrame:
     """An empty rejects table with the canonical schema."""

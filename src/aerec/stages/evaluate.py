@@ -1,0 +1,281 @@
+"""The evaluate stage: a trained model and every baseline on the test set, in one table.
+
+Reads build's output (data/processed) and one model directory (models/<key>)
+and writes reports/evaluation/<key>/: metrics.json (DVC metrics: the model and
+each baseline), predictions.parquet (every test pair with original ids, the
+true and the predicted rating), embeddings.parquet (the model's codes),
+plots/*.png and index.html (the self-contained report of this model). The
+page comparing all models is `write_overview`, a stage of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from aerec import metrics as m
+from aerec import schema as s
+from aerec.config import EvaluateConfig, Params
+from aerec.errors import AerecError
+from aerec.io import write_json, write_parquet, write_text
+from aerec.scoring import (
+    Processed,
+    Scorer,
+    entries,
+    load_baseline_scorers,
+    load_processed,
+    user_batches,
+)
+
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.parquet"
+EMBEDDINGS_FILE = "embeddings.parquet"
+REPORT_FILE = "index.html"
+PLOTS_DIR = "plots"
+# Plot title -> file name inside PLOTS_DIR; the report shows them in this order.
+PLOTS = {
+    "training curves": "training_curves.png",
+    "RMSE by user activity": "rmse_user_activity.png",
+    "RMSE by item popularity": "rmse_item_popularity.png",
+    "predicted vs true ratings": "predictions.png",
+}
+
+
+def evaluate_scorer(
+    scorer: Scorer, processed: Processed, cfg: EvaluateConfig
+) -> tuple[dict[str, Any], np.ndarray]:
+    """All metrics of one scorer on the test set, and its clipped test predictions.
+
+    The predictions follow the test matrix's storage order (user, then item).
+    A scorer that does not predict ratings gets ranking metrics only; its rating
+    errors are None and its raw scores are returned unclipped.
+    """
+    lo, hi = processed.scale
+    users, items, true = entries(processed.test)
+    pred = scorer.pairs(users, items)
+    if scorer.predicts_ratings:
+        pred = m.clip(pred, lo, hi)
+    user_n = processed.user_counts()[users]
+    item_n = processed.item_counts()[items]
+    out: dict[str, Any] = {
+        "rating": m.rating_errors(true, pred, lo, hi),
+        "cold_users": m.rating_errors(true[user_n == 0], pred[user_n == 0], lo, hi),
+        "cold_items": m.rating_errors(true[item_n == 0], pred[item_n == 0], lo, hi),
+        "user_activity": m.bucketed_errors(true, pred, user_n, cfg.user_activity_edges, lo, hi),
+        "item_popularity": m.bucketed_errors(true, pred, item_n, cfg.item_popularity_edges, lo, hi),
+    }
+    if not scorer.predicts_ratings:
+        out = {group: _no_errors(values) for group, values in out.items()}
+    out.update(list_metrics(scorer, processed, cfg))
+    return out, pred
+
+
+def _no_errors(errors: dict[str, Any]) -> dict[str, Any]:
+    """The same counts with every error None (nested bucket dicts too)."""
+    if "n" in errors:
+        return {**errors, "rmse": None, "mae": None}
+    return {label: _no_errors(bucket) for label, bucket in errors.items()}
+
+
+def list_metrics(scorer: Scorer, processed: Processed, cfg: EvaluateConfig) -> dict[str, Any]:
+    """Ranking metrics and top-N coverage and popularity bias, over the users with test ratings.
+
+    Scores come in dense blocks of a few thousand users; items seen in train
+    or validation are excluded, so only the top lists are kept in memory.
+    """
+    test_users = np.flatnonzero(np.diff(processed.test.indptr))
+    n_items = processed.shape[1]
+    depth = max(*cfg.ks, cfg.top_n)
+    blocks = [
+        m.top_k(scorer.rows(batch), depth, processed.seen[batch])
+        for batch in user_batches(test_users, n_items)
+    ]
+    top = np.vstack(blocks) if blocks else np.zeros((0, depth), dtype=np.int64)
+    relevant = m.relevant_items(processed.test[test_users], cfg.relevance_threshold)
+    top_n = top[:, : cfg.top_n]
+    return {
+        "ranking": m.ranking_metrics(top, relevant, cfg.ks),
+        "top_n": {
+            "n": cfg.top_n,
+            "coverage": m.catalogue_coverage(top_n, n_items),
+            **m.popularity_bias(top_n, processed.item_counts()),
+        },
+    }
+
+
+def check_threshold(cfg: EvaluateConfig, processed: Processed) -> None:
+    """A relevance threshold above the (transformed) scale would make every metric empty."""
+    lo, hi = processed.scale
+    if not lo < cfg.relevance_threshold <= hi:
+        raise AerecError(
+            f"params.yaml: evaluate.relevance_threshold {cfg.relevance_threshold:g} lies outside "
+            f"the rating scale ({lo:g}, {hi:g}] after build's '{processed.stats.get('transform')}' "
+            "transform; set it within the scale (for example 1.0 for binarized data)"
+        )
+
+
+def run(
+    data_dir: Path,
+    model_dir: Path,
+    out_dir: Path,
+    params: Params,
+    validation_report: Path | None = None,
+) -> dict[str, Any]:
+    """Evaluate the model in `model_dir` and every baseline; write `out_dir`; return a summary.
+
+    The model's key is its directory's name (models/<key>). `validation_report`
+    is linked from the page by a path relative to `out_dir`.
+    """
+    from aerec.scoring import load_model_scorer
+
+    cfg = params.evaluate
+    data_dir, model_dir, out_dir = Path(data_dir), Path(model_dir), Path(out_dir)
+    processed = load_processed(data_dir)
+    check_threshold(cfg, processed)
+    baselines = load_baseline_scorers(processed)
+    scorer = load_model_scorer(model_dir, processed, baselines[cfg.fallback])
+    model_metrics, pred = evaluate_scorer(scorer, processed, cfg)
+    results = {
+        "model": model_metrics,
+        "baselines": {name: evaluate_scorer(b, processed, cfg)[0] for name, b in baselines.items()},
+    }
+    write_json(results, out_dir / METRICS_FILE)
+    write_parquet(predictions_frame(processed, pred), out_dir / PREDICTIONS_FILE)
+    write_parquet(embeddings_frame(processed, *scorer.codes()), out_dir / EMBEDDINGS_FILE)
+    plots = write_plots(results, processed, pred, model_dir, out_dir / PLOTS_DIR, model_dir.name)
+    write_model_page(model_dir.name, results, plots, out_dir, params, validation_report)
+    return {
+        "model": model_dir.name,
+        "test_ratings": model_metrics["rating"]["n"],
+        "rmse": {
+            model_dir.name: model_metrics["rating"]["rmse"],
+            **{name: r["rating"]["rmse"] for name, r in results["baselines"].items()},
+        },
+        f"ndcg@{cfg.ks[0]}": model_metrics["ranking"][f"ndcg@{cfg.ks[0]}"],
+        "out": str(out_dir),
+    }
+
+
+def predictions_frame(processed: Processed, pred: np.ndarray) -> pl.DataFrame:
+    """Every test pair with its original string ids, the true and the predicted rating."""
+    users, items, true = entries(processed.test)
+    user_ids, item_ids = id_arrays(processed.dir)
+    return pl.DataFrame(
+        {
+            s.USER_ID: user_ids[users],
+            s.ITEM_ID: item_ids[items],
+            s.RATING: true.astype(np.float32),
+            s.PREDICTION: pred.astype(np.float32),
+            s.COLD_USER: processed.user_counts()[users] == 0,
+            s.COLD_ITEM: processed.item_counts()[items] == 0,
+        },
+        schema_overrides={s.USER_ID: pl.String(), s.ITEM_ID: pl.String()},
+    )
+
+
+def embeddings_frame(processed: Processed, orientation: str, codes: np.ndarray) -> pl.DataFrame:
+    """The codes, one row per user or item (its original id), one column per code unit."""
+    user_ids, item_ids = id_arrays(processed.dir)
+    id_col, ids = (s.USER_ID, user_ids) if orientation == "user" else (s.ITEM_ID, item_ids)
+    columns = {f"code_{j}": codes[:, j].astype(np.float32) for j in range(codes.shape[1])}
+    return pl.DataFrame({id_col: ids[: codes.shape[0]], **columns})
+
+
+def id_arrays(processed_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Original user and item ids as arrays indexed by the contiguous indices."""
+    from aerec.matrix import load_maps
+
+    user_map, item_map = load_maps(processed_dir)
+    return (
+        user_map.sort(s.USER_IDX).get_column(s.USER_ID).to_numpy(),
+        item_map.sort(s.ITEM_IDX).get_column(s.ITEM_ID).to_numpy(),
+    )
+
+
+def write_plots(
+    results: dict[str, Any],
+    processed: Processed,
+    pred: np.ndarray,
+    model_dir: Path,
+    plots_dir: Path,
+    key: str,
+) -> dict[str, Path]:
+    """Draw this model's plots into `plots_dir`; return {title: path} in report order."""
+    from aerec import plots
+
+    methods = {key: results["model"], **results["baselines"]}
+    out: dict[str, Path] = {}
+    history = model_dir / "history.csv"
+    if history.is_file():
+        out["training curves"] = plots.training_curves(
+            pl.read_csv(history), plots_dir / PLOTS["training curves"]
+        )
+    for title, group in (
+        ("RMSE by user activity", "user_activity"),
+        ("RMSE by item popularity", "item_popularity"),
+    ):
+        table = {name: r[group] for name, r in methods.items()}
+        out[title] = plots.rmse_by_bucket(table, title, plots_dir / PLOTS[title])
+    title = "predicted vs true ratings"
+    out[title] = plots.prediction_distribution(processed.test.data, pred, plots_dir / PLOTS[title])
+    return out
+
+
+def write_model_page(
+    key: str,
+    results: dict[str, Any],
+    plots: dict[str, Path],
+    out_dir: Path,
+    params: Params,
+    validation_report: Path | None,
+) -> Path:
+    """This model's self-contained report page, out_dir/index.html."""
+    from aerec.evaluation_report import ModelEvaluation, render
+
+    page = render(
+        [ModelEvaluation(key, results, plots)],
+        params.dataset.name,
+        relative_href(validation_report, out_dir),
+    )
+    write_text(page, out_dir / REPORT_FILE)
+    return out_dir / REPORT_FILE
+
+
+def write_overview(
+    evaluation_dirs: list[Path], out: Path, params: Params, validation_report: Path | None
+) -> dict[str, Any]:
+    """The page comparing several evaluated models (each a run of this stage) with the baselines.
+
+    Reads each directory's metrics.json and plots; the baselines shown are the
+    first model's (all models of one pipeline share build's baselines).
+    """
+    import json
+
+    from aerec.evaluation_report import ModelEvaluation, render
+
+    evaluations = []
+    for directory in evaluation_dirs:
+        path = Path(directory) / METRICS_FILE
+        if not path.is_file():
+            raise AerecError(f"{path}: not found; run `aerec evaluate` for that model first")
+        results = json.loads(path.read_text(encoding="utf-8"))
+        plot_paths = {
+            title: Path(directory) / PLOTS_DIR / name
+            for title, name in PLOTS.items()
+            if (Path(directory) / PLOTS_DIR / name).is_file()
+        }
+        evaluations.append(ModelEvaluation(Path(directory).name, results, plot_paths))
+    page = render(evaluations, params.dataset.name, relative_href(validation_report, out.parent))
+    write_text(page, out)
+    return {"models": [e.key for e in evaluations], "out": str(out)}
+
+
+def relative_href(target: Path | None, from_dir: Path) -> str | None:
+    """A link to `target` relative to the page's directory (forward slashes), or None."""
+    if target is None:
+        return None
+    return Path(os.path.relpath(Path(target).resolve(), Path(from_dir).resolve())).as_posix()

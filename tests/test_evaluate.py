@@ -1,0 +1,94 @@
+"""The evaluate stage's metrics on a hand-made processed directory, values computed by hand."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.evaluation_fixture import PREDICTED, FixedScorer, write_processed
+
+from aerec.config import EvaluateConfig
+from aerec.errors import AerecError
+from aerec.scoring import load_baseline_scorers, load_processed
+from aerec.stages import evaluate
+
+CFG = EvaluateConfig(
+    ks=(1, 2), relevance_threshold=4.0, user_activity_edges=(1, 2), item_popularity_edges=(1,),
+    top_n=2,
+)  # fmt: skip
+
+
+def approx(value: float) -> object:
+    return pytest.approx(value, rel=1e-12, abs=1e-12)
+
+
+def test_processed_inputs_and_seen_items(tmp_path: Path) -> None:
+    processed = load_processed(write_processed(tmp_path))
+    assert processed.user_counts().tolist() == [2, 2, 0]
+    assert processed.item_counts().tolist() == [2, 1, 1, 0]
+    assert processed.seen.toarray().astype(bool).tolist() == [
+        [True, True, True, False],
+        [True, False, True, False],
+        [False, False, False, False],
+    ]
+    assert processed.scale == (1.0, 5.0)
+
+
+def test_evaluate_scorer_by_hand(tmp_path: Path) -> None:
+    processed = load_processed(write_processed(tmp_path))
+    got, pred = evaluate.evaluate_scorer(FixedScorer(np.array(PREDICTED)), processed, CFG)
+    # Test pairs in storage order: (0,3) (1,1) (1,3) (2,0); (1,3)'s 0.0 is clipped to 1.
+    assert pred.tolist() == [4.5, 4.0, 1.0, 3.0]
+    assert got["rating"] == {"n": 4, "rmse": approx(math.sqrt(1.25 / 4)), "mae": 0.375}
+    assert got["cold_users"] == {"n": 1, "rmse": 0.0, "mae": 0.0}
+    assert got["cold_items"] == {"n": 2, "rmse": approx(math.sqrt(0.25 / 2)), "mae": 0.25}
+    assert got["user_activity"] == {
+        "0": {"n": 1, "rmse": 0.0, "mae": 0.0},
+        "1": {"n": 0, "rmse": None, "mae": None},
+        "2+": {"n": 3, "rmse": approx(math.sqrt(1.25 / 3)), "mae": 0.5},
+    }
+    assert got["item_popularity"]["0"] == got["cold_items"]
+    # Lists (seen items excluded): u0 [i3, -], u1 [i1, i3], u2 [i0, i1]. Positives
+    # (>= 4): u0 {i3}, u1 {i1}; u2 has none and is left out of the ranking metrics.
+    assert got["ranking"] == {
+        "users": 2,
+        **{f"{name}@1": 1.0 for name in ("precision", "recall", "recall_mvae", "ndcg")},
+        "hit_rate@1": 1.0,
+        "precision@2": 0.5,
+        "recall@2": 1.0,
+        "recall_mvae@2": 1.0,
+        "ndcg@2": 1.0,
+        "hit_rate@2": 1.0,
+    }
+    # Coverage {i0, i1, i3} of 4; train counts [2, 1, 1, 0], percentiles [1, .5, .5, 0].
+    assert got["top_n"] == {
+        "n": 2,
+        "coverage": 0.75,
+        "arp": approx((0 + 0.5 + 1.5) / 3),
+        "popularity_percentile": approx((0 + 0.25 + 0.75) / 3),
+    }
+
+
+def test_baselines_predict_cold_users_and_items_without_error(tmp_path: Path) -> None:
+    processed = load_processed(write_processed(tmp_path))
+    baselines = load_baseline_scorers(processed)
+    assert list(baselines) == ["biased_mf", "biases", "global_mean"]
+    got, pred = evaluate.evaluate_scorer(baselines["global_mean"], processed, CFG)
+    assert pred.tolist() == [3.5] * 4  # mean of the train ratings 5, 3, 4, 2
+    assert got["rating"] == {"n": 4, "rmse": approx(math.sqrt((0.25 + 2.25 + 6.25 + 0.25) / 4)),
+                             "mae": 1.25}  # fmt: skip
+    assert got["cold_users"]["n"] == 1
+    assert got["cold_items"]["n"] == 2
+
+
+def test_relevance_threshold_outside_the_scale_is_a_clear_error(tmp_path: Path) -> None:
+    processed = load_processed(write_processed(tmp_path))
+    with pytest.raises(AerecError, match=r"evaluate.relevance_threshold 6 lies outside"):
+        evaluate.check_threshold(CFG.model_copy(update={"relevance_threshold": 6.0}), processed)
+
+
+def test_missing_build_output_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(AerecError, match=r"stats.json: not found; run `aerec build` first"):
+        load_processed(tmp_path)
