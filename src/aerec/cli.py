@@ -107,6 +107,35 @@ def validate(
     )
 
 
+@app.command()
+def train(
+    data: str = typer.Option("data/processed", help="Build output folder (train.npz, ...)."),
+    out: str = typer.Option(..., help="Model folder: checkpoint.pt, history.csv (models/<key>)."),
+    model: str = typer.Option(None, help="Model key (default: train.model in params)."),
+    params: str = typer.Option("params.yaml", help="Params file (reads train, models.<key>)."),
+    restart: bool = typer.Option(False, help="Discard an existing checkpoint and start over."),
+) -> None:
+    """Train an autoencoder; resumes from out/checkpoint.pt after an interruption."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from aerec.config import load_params
+    from aerec.stages import train as stage
+
+    summary = stage.run(Path(data), Path(out), load_params(params), model, restart)
+    best = summary["best_val_rmse"]
+    recall = summary["best_val_recall20"]
+    score = f"val RMSE {best:.4f}" if best is not None else f"val recall@20 {recall:.4f}"
+    resumed = summary["resumed_from_epoch"]
+    Console().print(
+        f"[bold]train[/] {summary['model']} on {summary['device']}: {summary['epochs']} epochs, "
+        f"best epoch {summary['best_epoch']} ({score})"
+        + (f", resumed after epoch {resumed}" if resumed is not None else "")
+        + f"\n  checkpoint: {summary['checkpoint']}"
+    )
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:

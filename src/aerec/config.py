@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -203,6 +203,45 @@ class EvaluateConfig(StrictModel):
         return self
 
 
+class TrainConfig(StrictModel):
+    """The train stage: optimisation, device and schedule (the model is under `models`).
+
+    `model` picks the block under `models:` (and the registry entry). `lr_step`
+    decays the learning rate by `lr_gamma` every that many epochs (0: constant).
+    `patience`: epochs without a better validation score before stopping (0:
+    never stop early). `noise` corrupts the input (denoising training) of any
+    model: `gaussian` adds noise of std `noise_level` to the observed inputs,
+    `masking` drops each observed input with probability `noise_level`.
+    `full_batch`: `on` takes one gradient step over all rows per epoch, `auto`
+    does so only on CUDA when the dense matrix fits in an eighth of free GPU
+    memory, `off` cuts `batch_size` rows. `threads` 0 uses every core.
+    """
+
+    model: str = "autorec"
+    epochs: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=256, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    lr_step: int = Field(default=0, ge=0)
+    lr_gamma: float = Field(default=0.1, gt=0, le=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    patience: int = Field(default=20, ge=0)
+    seed: int = 42
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: Literal["bf16", "fp16", "off"] = "bf16"
+    full_batch: Literal["auto", "on", "off"] = "off"
+    noise: Literal["none", "gaussian", "masking"] = "none"
+    noise_level: float = Field(default=0.0, ge=0)
+    threads: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_noise(self) -> TrainConfig:
+        if self.noise == "masking" and self.noise_level >= 1:
+            raise ValueError("masking noise_level is a drop probability and must be below 1")
+        return self
+
+
 class Params(StrictModel):
     """The whole params.yaml. Sections are added as stages are added."""
 
@@ -212,6 +251,11 @@ class Params(StrictModel):
     # params.yaml is `validate`, the attribute `validate_`.
     validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
     evaluate: EvaluateConfig = EvaluateConfig()
+    train: TrainConfig = TrainConfig()
+    # One block per model key; a block's keys are the fields of that model's
+    # config dataclass, checked by aerec.models when the model is built (the
+    # model modules need torch, which params loading must not import).
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

@@ -1,0 +1,471 @@
+"""What every autoencoder shares: sparse row batches, sparse layers, the model interface.
+
+The masked loss needs a model's output only where a rating was observed, and a
+rating row is sparse. So the first layer multiplies a sparse batch by its weight
+(work ~ ratings x width, not rows x columns x width) and the last layer computes
+only the sampled outputs it is asked for (a sampled dense-dense product, SDDMM).
+On the CPU both run through scipy's CSR kernels, which are several times faster
+than torch's CPU sparse kernels; on CUDA through torch.sparse (cuSPARSE).
+Variants that need every output (dense re-feeding, Mult-VAE's softmax,
+prediction of whole rows) ask for dense outputs through the same layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor, nn
+
+from aerec.errors import AerecError
+
+Orientation = Literal["user", "item"]
+Fill = Literal["zero", "user_mean"]
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "selu": nn.SELU,
+    "elu": nn.ELU,
+    "relu": nn.ReLU,
+    "lrelu": nn.LeakyReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "swish": nn.SiLU,
+    "identity": nn.Identity,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """The activation module for a config name (checked by `check_config`)."""
+    return ACTIVATIONS[name]()
+
+
+@dataclass
+class SparseRows:
+    """A batch of CSR rows living on one device (int64 indices, float32 values).
+
+    `values` hold what the rows carry: ratings for a target pattern, deviations
+    from the fill for a model input. Pattern-only derived data (row ids, the
+    transposed order, the scipy view) is cached per object.
+    """
+
+    indptr: Tensor
+    indices: Tensor
+    values: Tensor
+    n_cols: int
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_scipy(cls, csr: sp.csr_matrix, device: torch.device | str = "cpu") -> SparseRows:
+        """Copy a scipy CSR matrix to `device` (indices sorted within rows)."""
+        csr = sp.csr_matrix(csr)
+        csr.sort_indices()
+        return cls(
+            torch.from_numpy(csr.indptr.astype(np.int64)).to(device),
+            torch.from_numpy(csr.indices.astype(np.int64)).to(device),
+            torch.from_numpy(csr.data.astype(np.float32)).to(device),
+            int(csr.shape[1]),
+        )
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.indptr.numel() - 1)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.numel())
+
+    @property
+    def device(self) -> torch.device:
+        return self.values.device
+
+    def counts(self) -> Tensor:
+        """Entries per row."""
+        return self.indptr[1:] - self.indptr[:-1]
+
+    def row_ids(self) -> Tensor:
+        """The row of every stored entry, in storage order."""
+        if "rows" not in self._cache:
+            rows = torch.arange(self.n_rows, device=self.device)
+            self._cache["rows"] = torch.repeat_interleave(rows, self.counts(), output_size=self.nnz)
+        return self._cache["rows"]
+
+    def with_values(self, values: Tensor) -> SparseRows:
+        """The same pattern carrying other values; shares the pattern caches."""
+        shared = {k: v for k, v in self._cache.items() if k in ("rows", "tperm", "tindptr")}
+        return SparseRows(self.indptr, self.indices, values, self.n_cols, shared)
+
+    def keep(self, mask: Tensor) -> SparseRows:
+        """Only the stored entries where `mask` is true."""
+        counts = torch.zeros(self.n_rows, dtype=torch.int64, device=self.device)
+        counts.index_add_(0, self.row_ids(), mask.long())
+        indptr = torch.zeros_like(self.indptr)
+        torch.cumsum(counts, 0, out=indptr[1:])
+        return SparseRows(indptr, self.indices[mask], self.values[mask], self.n_cols)
+
+    def select(self, rows: Tensor) -> SparseRows:
+        """The rows `rows` (any order, repeats allowed) as a new batch."""
+        starts = self.indptr[rows]
+        counts = self.indptr[rows + 1] - starts
+        indptr = torch.zeros(rows.numel() + 1, dtype=torch.int64, device=self.device)
+        torch.cumsum(counts, 0, out=indptr[1:])
+        total = int(indptr[-1])
+        shift = torch.repeat_interleave(starts - indptr[:-1], counts, output_size=total)
+        pos = shift + torch.arange(total, device=self.device)
+        return SparseRows(indptr, self.indices[pos], self.values[pos], self.n_cols)
+
+    def hstack(self, other: SparseRows) -> SparseRows:
+        """Concatenate the columns of `other` (same rows) after this batch's columns."""
+        ca, cb = self.counts(), other.counts()
+        indptr = torch.zeros_like(self.indptr)
+        torch.cumsum(ca + cb, 0, out=indptr[1:])
+        start = indptr[:-1]
+        pos_a = (
+            torch.arange(self.nnz, device=self.device) + (start - self.indptr[:-1])[self.row_ids()]
+        )
+        rows_b = other.row_ids()
+        shift_b = (start + ca - other.indptr[:-1])[rows_b]
+        pos_b = torch.arange(other.nnz, device=self.device) + shift_b
+        indices = torch.empty(self.nnz + other.nnz, dtype=torch.int64, device=self.device)
+        values = torch.empty(self.nnz + other.nnz, dtype=self.values.dtype, device=self.device)
+        indices[pos_a], values[pos_a] = self.indices, self.values
+        indices[pos_b], values[pos_b] = other.indices + self.n_cols, other.values
+        return SparseRows(indptr, indices, values, self.n_cols + other.n_cols)
+
+    def to_dense(self) -> Tensor:
+        """The batch as a dense (rows x columns) matrix, zeros where nothing is stored."""
+        out = torch.zeros(self.n_rows, self.n_cols, device=self.device, dtype=self.values.dtype)
+        out[self.row_ids(), self.indices] = self.values
+        return out
+
+    def to_scipy(self) -> sp.csr_matrix:
+        """A scipy CSR copy on the host."""
+        return sp.csr_matrix(
+            (self.values.cpu().numpy(), self.indices.cpu().numpy(), self.indptr.cpu().numpy()),
+            shape=(self.n_rows, self.n_cols),
+        )
+
+    # -- products (constant sparse operand; gradients flow to the dense ones) --
+
+    def _scipy(self) -> sp.csr_matrix:
+        if "scipy" not in self._cache:
+            self._cache["scipy"] = self.to_scipy()
+        return self._cache["scipy"]
+
+    def _torch_csr(self, values: Tensor) -> Tensor:
+        return _csr_tensor(self.indptr, self.indices, values, (self.n_rows, self.n_cols))
+
+    def _transposed(self) -> tuple[Tensor, Tensor, Tensor]:
+        """CSR pattern of the transpose: (indptr, indices, permutation of our values)."""
+        if "tperm" not in self._cache:
+            perm = torch.sort(self.indices, stable=True).indices
+            tindptr = torch.zeros(self.n_cols + 1, dtype=torch.int64, device=self.device)
+            torch.cumsum(torch.bincount(self.indices, minlength=self.n_cols), 0, out=tindptr[1:])
+            self._cache["tperm"], self._cache["tindptr"] = perm, tindptr
+        perm = self._cache["tperm"]
+        return self._cache["tindptr"], self.row_ids()[perm], perm
+
+    def mm(self, dense: Tensor) -> Tensor:
+        """self @ dense, no autograd (used inside the autograd functions)."""
+        dense = dense.float()
+        if self.device.type == "cpu":
+            return torch.from_numpy(np.asarray(self._scipy() @ dense.contiguous().numpy()))
+        return torch.sparse.mm(self._torch_csr(self.values), dense)
+
+    def t_mm(self, dense: Tensor) -> Tensor:
+        """self.T @ dense, no autograd."""
+        dense = dense.float()
+        if self.device.type == "cpu":
+            return torch.from_numpy(np.asarray(self._scipy().T @ dense.contiguous().numpy()))
+        tindptr, tindices, perm = self._transposed()
+        csr_t = _csr_tensor(tindptr, tindices, self.values[perm], (self.n_cols, self.n_rows))
+        return torch.sparse.mm(csr_t, dense)
+
+    def sample(self, left: Tensor, right: Tensor) -> Tensor:
+        """(left @ right.T) at this pattern's entries, in storage order, no autograd."""
+        left, right = left.float().contiguous(), right.float()
+        if self.nnz == 0:
+            return left.new_zeros(0)
+        pattern = self._torch_csr(torch.zeros_like(self.values))
+        return torch.sparse.sampled_addmm(pattern, left, right.t(), beta=0.0).values()
+
+
+def _csr_tensor(indptr: Tensor, indices: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
+    """A torch CSR tensor; our patterns are valid by construction, so no invariant checks."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(indptr, indices, values, size=size, check_invariants=False)
+
+
+class _SparseMM(torch.autograd.Function):
+    """sparse @ weight with the gradient for `weight` only (the input is data)."""
+
+    @staticmethod
+    def forward(ctx: Any, weight: Tensor, sparse: SparseRows) -> Tensor:
+        ctx.sparse = sparse
+        return sparse.mm(weight)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return ctx.sparse.t_mm(grad), None
+
+
+class _SampledMM(torch.autograd.Function):
+    """(left @ right.T) at a sparse pattern; gradients for both dense factors."""
+
+    @staticmethod
+    def forward(ctx: Any, left: Tensor, right: Tensor, pattern: SparseRows) -> Tensor:
+        ctx.save_for_backward(left, right)
+        ctx.pattern = pattern
+        return pattern.sample(left, right)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None]:
+        left, right = ctx.saved_tensors
+        g = ctx.pattern.with_values(grad.float().contiguous())
+        return g.mm(right).to(left.dtype), g.t_mm(left).to(right.dtype), None
+
+
+def sparse_mm(sparse: SparseRows, weight: Tensor) -> Tensor:
+    """sparse @ weight, differentiable in `weight`, always in float32."""
+    with torch.autocast(sparse.device.type, enabled=False):
+        return _SparseMM.apply(weight.float(), sparse)
+
+
+def sampled_mm(left: Tensor, right: Tensor, pattern: SparseRows) -> Tensor:
+    """(left @ right.T) only at `pattern`'s entries, differentiable in both factors."""
+    with torch.autocast(left.device.type, enabled=False):
+        return _SampledMM.apply(left.float(), right.float(), pattern)
+
+
+@dataclass
+class FillTerm:
+    """The rank-one fill of unobserved inputs: fill[r, c] = rows[r] * cols[c].
+
+    Item rows filled with user means: rows = 1, cols = user means. User rows:
+    rows = the user's mean, cols = 1. Inputs then store only deviations from
+    the fill at observed entries, so the input stays sparse.
+    """
+
+    rows: Tensor
+    cols: Tensor
+
+
+@dataclass
+class Targets:
+    """Which outputs a forward pass computes.
+
+    `pattern`: only these entries (values in storage order; the pattern's own
+    values are the true ratings for the loss). `columns`: dense outputs for
+    these columns. Neither: every column, dense.
+    """
+
+    pattern: SparseRows | None = None
+    columns: Tensor | None = None
+
+
+@dataclass
+class Batch:
+    """One batch of rows as a model sees it: input, fill, and the observed ratings."""
+
+    rows: Tensor
+    inputs: SparseRows | Tensor
+    fill: FillTerm | None
+    observed: SparseRows
+    data: RatingData
+
+
+def linear_in(
+    x: SparseRows | Tensor, weight: Tensor, bias: Tensor, fill: FillTerm | None
+) -> Tensor:
+    """x @ weight + bias for a sparse or dense input, adding the fill's rank-one term.
+
+    `weight` is (inputs x width): the layout whose rows a sparse input picks.
+    """
+    if isinstance(x, Tensor):
+        return x @ weight + bias
+    out = sparse_mm(x, weight) + bias
+    if fill is not None:
+        out = out + fill.rows[:, None] * (fill.cols @ weight)[None, :]
+    return out
+
+
+def linear_out(h: Tensor, weight: Tensor, bias: Tensor, targets: Targets) -> Tensor:
+    """h @ weight.T + bias, computed only where `targets` asks.
+
+    `weight` is (outputs x width). A pattern gives a vector of its entries; a
+    column subset picks those decoder rows before the product (index_select),
+    so predicting a few columns costs a few columns.
+    """
+    if targets.pattern is not None:
+        return sampled_mm(h, weight, targets.pattern) + bias[targets.pattern.indices]
+    if targets.columns is not None:
+        weight, bias = weight[targets.columns], bias[targets.columns]
+    return h @ weight.t() + bias
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model is built for: matrix and side-info sizes and the rating range."""
+
+    n_users: int
+    n_items: int
+    n_user_side: int = 0
+    n_item_side: int = 0
+    rating_min: float = 1.0
+    rating_max: float = 5.0
+
+
+class RatingData:
+    """The training matrix on a device in both orientations, plus the fill statistics.
+
+    Built once per run (and once per `predict` call): the per-item CSR is the
+    transpose computed once, never a dense copy.
+    """
+
+    def __init__(
+        self,
+        train: sp.csr_matrix,
+        device: torch.device | str = "cpu",
+        user_side: sp.csr_matrix | None = None,
+        item_side: sp.csr_matrix | None = None,
+    ) -> None:
+        train = sp.csr_matrix(train, dtype=np.float32)
+        self.device = torch.device(device)
+        self.n_users, self.n_items = train.shape
+        self.by_user = SparseRows.from_scipy(train, self.device)
+        self.by_item = SparseRows.from_scipy(train.T.tocsr(), self.device)
+        counts = np.diff(train.indptr)
+        sums = np.asarray(train.sum(axis=1)).ravel()
+        global_mean = float(train.data.mean()) if train.nnz else 0.0
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), global_mean)
+        self.user_mean = torch.from_numpy(means.astype(np.float32)).to(self.device)
+        self.user_side = _side(user_side, self.n_users, self.device)
+        self.item_side = _side(item_side, self.n_items, self.device)
+
+    def matrix(self, orientation: Orientation) -> SparseRows:
+        """All rows of the training matrix in `orientation`."""
+        return self.by_user if orientation == "user" else self.by_item
+
+    def fill(self, orientation: Orientation, rows: Tensor) -> FillTerm:
+        """The user-mean fill term for these rows."""
+        if orientation == "user":
+            ones = torch.ones(self.n_items, device=self.device)
+            return FillTerm(self.user_mean[rows], ones)
+        return FillTerm(torch.ones(rows.numel(), device=self.device), self.user_mean)
+
+    def deviations(
+        self, orientation: Orientation, observed: SparseRows, rows: Tensor
+    ) -> SparseRows:
+        """Observed ratings minus the user-mean fill at the same entries."""
+        users = rows[observed.row_ids()] if orientation == "user" else observed.indices
+        return observed.with_values(observed.values - self.user_mean[users])
+
+
+def _side(side: sp.csr_matrix | None, n: int, device: torch.device) -> SparseRows:
+    """Side-info rows on the device; an absent matrix is one with 0 columns."""
+    if side is None:
+        side = sp.csr_matrix((n, 0), dtype=np.float32)
+    return SparseRows.from_scipy(side, device)
+
+
+Corrupt = Callable[[SparseRows], SparseRows]
+
+
+class Autoencoder(nn.Module):
+    """Base of every registered model.
+
+    A model reads one batch of rows (users or items, its `orientation`) and
+    returns outputs only where `Targets` asks. Subclasses set `Config` (a
+    dataclass whose fields are the params.yaml block) and implement `forward`
+    and `encode`. `likelihood` tells the training loop which loss to use.
+    """
+
+    Config: ClassVar[type]
+    likelihood: str = "gaussian"
+
+    def __init__(self, config: Any, spec: DataSpec) -> None:
+        super().__init__()
+        self.config = config
+        self.spec = spec
+
+    @property
+    def orientation(self) -> Orientation:
+        return getattr(self.config, "orientation", "user")
+
+    @property
+    def n_rows(self) -> int:
+        return self.spec.n_users if self.orientation == "user" else self.spec.n_items
+
+    @property
+    def n_cols(self) -> int:
+        return self.spec.n_items if self.orientation == "user" else self.spec.n_users
+
+    def make_batch(self, data: RatingData, rows: Tensor, corrupt: Corrupt | None = None) -> Batch:
+        """Cut `rows` from the training matrix and shape them into this model's input.
+
+        `corrupt` (denoising training) changes the input only; the observed
+        ratings stay the loss targets.
+        """
+        observed = data.matrix(self.orientation).select(rows)
+        fill = None
+        inputs = observed
+        if getattr(self.config, "fill", "zero") == "user_mean":
+            fill = data.fill(self.orientation, rows)
+            inputs = data.deviations(self.orientation, observed, rows)
+        if corrupt is not None:
+            inputs = corrupt(inputs)
+        return Batch(rows, inputs, fill, observed, data)
+
+    def forward(self, batch: Batch, targets: Targets) -> Tensor:
+        raise NotImplementedError
+
+    def encode(self, batch: Batch) -> Tensor:
+        """The code (embedding) of each row of the batch."""
+        raise NotImplementedError
+
+    def penalty(self) -> Tensor:
+        """The model's own L2 term (lambda/2 * squared norms), 0 when it has none."""
+        return torch.zeros((), device=next(self.parameters()).device)
+
+    def aux_loss(self) -> Tensor | None:
+        """An extra loss from the last forward pass (KL, joint terms), if any."""
+        return None
+
+    def refeed_steps(self, epoch: int) -> int:
+        """Dense re-feeding steps per batch in `epoch` (0: none)."""
+        return 0
+
+    def after_step(self) -> None:
+        """Called after each optimizer step (annealing schedules live in buffers)."""
+
+
+def l2(*weights: Tensor) -> Tensor:
+    """Sum of squared norms."""
+    return sum((w.float().pow(2).sum() for w in weights), torch.zeros((), device=weights[0].device))
+
+
+def check_config(cls: type, block: dict[str, Any], where: str) -> Any:
+    """Build a model config dataclass from a params.yaml block, rejecting unknown keys."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(block) - names)
+    if unknown:
+        raise AerecError(
+            f"{where}.{unknown[0]}: unknown key; the keys are {', '.join(sorted(names))}"
+        )
+    try:
+        config = cls(**block)
+    except (TypeError, ValueError) as exc:
+        raise AerecError(f"{where}: {exc}") from exc
+    return config
+
+
+def choice(value: str, allowed: Any, key: str) -> None:
+    """Raise ValueError when a config string is not one of `allowed`."""
+    if value not in allowed:
+        raise ValueError(f"{key} '{value}' is not one of {', '.join(sorted(allowed))}")

@@ -1,0 +1,34 @@
+"""The train stage: one registered model on build's matrices -> checkpoint.pt + history.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aerec.config import Params
+
+
+def run(
+    data_dir: Path,
+    out_dir: Path,
+    params: Params,
+    model: str | None = None,
+    restart: bool = False,
+    log: bool = True,
+) -> dict[str, Any]:
+    """Train `model` (default `train.model`) and return fit's summary.
+
+    Every block under `models:` is checked against its config dataclass first,
+    so a typo in any model's params fails here rather than in a later run.
+    """
+    from aerec.models import model_config
+    from aerec.train import fit, load_training_data
+
+    for key, block in params.models.items():
+        model_config(key, block)
+    key = model or params.train.model
+    model_config(key, params.models.get(key, {}))
+    data = load_training_data(Path(data_dir))
+    return fit(
+        key, params.models.get(key, {}), params.train, data, Path(out_dir), restart=restart, log=log
+    )
