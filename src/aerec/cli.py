@@ -136,6 +136,118 @@ def train(
     )
 
 
+@app.command()
+def evaluate(
+    data: str = typer.Option("data/processed", help="Build output folder (test.npz, maps, ...)."),
+    model_dir: str = typer.Option(..., help="Model folder with checkpoint.pt (models/<key>)."),
+    out: str = typer.Option(..., help="Output folder (reports/evaluation/<key>)."),
+    validation: str = typer.Option(
+        None, help="Validation report to link (default reports/validation/<dataset>/index.html)."
+    ),
+    params: str = typer.Option("params.yaml", help="Params file (reads dataset.name, evaluate)."),
+) -> None:
+    """Score a trained model and every baseline on the test set; write metrics, plots, report."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from aerec.config import load_params
+    from aerec.stages import evaluate as stage
+
+    cfg = load_params(params)
+    report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
+    summary = stage.run(Path(data), Path(model_dir), Path(out), cfg, report)
+    rmse = ", ".join(
+        f"{name} {'n/a' if value is None else f'{value:.4f}'}"
+        for name, value in summary["rmse"].items()
+    )
+    ndcg = next(k for k in summary if k.startswith("ndcg@"))
+    Console().print(
+        f"[bold]evaluate[/] {summary['model']}: {summary['test_ratings']:,} test ratings; "
+        f"RMSE {rmse}; {ndcg} {summary[ndcg] or 0:.4f}\n  report: {Path(out) / 'index.html'}"
+    )
+
+
+@app.command()
+def compare(
+    evaluations: list[str] = typer.Argument(
+        None, help="Evaluation folders (default: every reports/evaluation/* with metrics.json)."
+    ),
+    out: str = typer.Option("reports/evaluation/index.html", help="The overview page."),
+    validation: str = typer.Option(
+        None, help="Validation report to link (default reports/validation/<dataset>/index.html)."
+    ),
+    params: str = typer.Option("params.yaml", help="Params file (reads dataset.name)."),
+) -> None:
+    """Write one self-contained page comparing the evaluated models with the baselines."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from aerec.config import load_params
+    from aerec.errors import AerecError
+    from aerec.stages import evaluate as stage
+
+    cfg = load_params(params)
+    dirs = (
+        [Path(d) for d in evaluations]
+        if evaluations
+        else sorted(p.parent for p in Path(out).parent.glob(f"*/{stage.METRICS_FILE}"))
+    )
+    if not dirs:
+        raise AerecError(f"{Path(out).parent}: no evaluated model found; run `aerec evaluate`")
+    report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
+    summary = stage.write_overview(dirs, Path(out), cfg, report)
+    Console().print(
+        f"[bold]compare[/] {', '.join(summary['models'])} and the baselines -> {summary['out']}"
+    )
+
+
+@app.command()
+def recommend(
+    user: str = typer.Option(None, help="The user id (as in the raw data) to recommend for."),
+    n: int = typer.Option(10, "-n", min=1, help="How many items per user."),
+    all_users: bool = typer.Option(False, "--all", help="Every user's list, written to --out."),
+    out: str = typer.Option("recs.parquet", help="With --all: the Parquet file to write."),
+    data: str = typer.Option("data/processed", help="Build output folder."),
+    model_dir: str = typer.Option(None, help="Model folder (default models/<train.model>)."),
+    items: str = typer.Option("data/interim/items.parquet", help="Item titles (optional)."),
+    params: str = typer.Option("params.yaml", help="Params file (reads train.model, evaluate)."),
+) -> None:
+    """Top-N unseen items with predicted ratings for one user (--user) or all users (--all)."""
+    import time
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from aerec.config import load_params
+    from aerec.errors import AerecError
+    from aerec.stages import recommend as stage
+
+    if (user is None) == (not all_users):
+        raise AerecError("recommend: give exactly one of --user ID or --all")
+    cfg = load_params(params)
+    folder = Path(model_dir or f"models/{cfg.train.model}")
+    recommender = stage.load_recommender(Path(data), folder, cfg, Path(items))
+    console = Console()
+    if all_users:
+        summary = stage.run_all(recommender, n, Path(out), progress=console.is_terminal)
+        console.print(f"[bold]recommend[/] {summary['users']:,} users -> {summary['out']}")
+        return
+    start = time.perf_counter()
+    frame, note = recommender.for_user(user, n)
+    seconds = time.perf_counter() - start
+    if note:
+        console.print(f"[yellow]{note}[/]")
+    table = Table(title=f"top {n} for user {user} ({folder.name}, {seconds:.2f} s)")
+    for column in frame.columns[1:]:
+        table.add_column(column, justify="right" if column != "title" else "left")
+    for row in frame.iter_rows():
+        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row[1:]])
+    console.print(table)
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:
