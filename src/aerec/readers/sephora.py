@@ -38,6 +38,7 @@ from aerec.errors import AerecError
 from aerec.readers.base import FIELDS_OK, ReadResult, canonicalize, check_head, plain_files
 
 _REVIEW_KEYS = {"author_id", "rating", "product_id", "submission_time"}
+_REVIEW_COLUMNS = (*sorted(_REVIEW_KEYS), "is_recommended")
 _PRODUCT_KEYS = {"product_id", "product_name", "brand_name"}
 _LAYOUT = "Sephora reviews CSV (author_id, rating, product_id, submission_time)"
 # product_info columns by type; any other column is kept as a string.
@@ -63,11 +64,12 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
         for path, local in zip(paths, plain, strict=True):
             header = _header(local, path)
             if set(header) >= _REVIEW_KEYS:
-                frame = _review_records(_records(local, path, header)).lazy()
+                columns = [c for c in _REVIEW_COLUMNS if c in header]
+                frame = _review_records(_records(local, path, header, columns)).lazy()
                 check_head(frame, path, _LAYOUT, scale)
                 reviews.append(frame)
             elif set(header) >= _PRODUCT_KEYS:
-                products.append(_records(local, path, header))
+                products.append(_records(local, path, header, _named(header)))
             else:
                 raise AerecError(
                     f"{path}: header starts '{','.join(header)[:80]}', neither a Sephora "
@@ -116,12 +118,17 @@ def _rows(reader: Iterator[list[str]], path: Path) -> Iterator[list[str]]:
         ) from exc
 
 
-def _records(local: Path, path: Path, header: list[str]) -> pl.DataFrame:
-    """Every record after the header: source, line, raw, fields_ok and each named column.
+def _named(header: list[str]) -> list[str]:
+    """The header's columns without the unnamed index column."""
+    return [name for name in header if name not in ("", "Unnamed: 0")]
+
+
+def _records(local: Path, path: Path, header: list[str], names: list[str]) -> pl.DataFrame:
+    """Every record after the header: source, line, raw, fields_ok and the `names` columns.
 
     Columns are strings; a record with the wrong field count has nulls in them.
+    Only the columns asked for are kept: the review text is already in `raw`.
     """
-    names = [name for name in header if name not in ("", "Unnamed: 0")]
     index = [header.index(name) for name in names]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="")
