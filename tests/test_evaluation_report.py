@@ -47,7 +47,8 @@ def _plots(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_curve_families_pair_train_and_val_columns() -> None:
-    got = plots.curve_families(["epoch", "train_loss", "val_loss", "val_rmse", "seconds", "lr"])
+    columns = ["epoch", "train_loss", "val_loss", "val_rmse", "seconds", "ratings_per_s", "lr"]
+    got = plots.curve_families(columns)
     assert got == {"loss": ["train_loss", "val_loss"], "rmse": ["val_rmse"], "lr": ["lr"]}
 
 

@@ -28,7 +28,7 @@ th,td{border:1px solid #d6dae3;padding:.3rem .55rem;text-align:right}
 th{background:#f2f4f8}td:first-child,th:first-child{text-align:left}
 tr.model td:first-child{font-weight:600}td.best{background:#e3f4e8;font-weight:600}
 img{max-width:100%;border:1px solid #e4e7ee;margin:.4rem 0}.note{font-size:.8rem;color:#5a6275}
-a{color:#1a5fb4}
+a{color:#1a5fb4}.wide{overflow-x:auto}
 """
 # Metric columns of the main table: (group, key, header, better).
 _RATING_COLUMNS = (
@@ -71,14 +71,18 @@ def render(
         f"<title>aerec evaluation: {_esc(dataset)}</title><style>{_CSS}</style></head><body>",
         f"<h1>aerec evaluation: {_esc(dataset)}</h1>",
         _intro(evaluations, validation_href),
-        "<h2>Test set: models against the baselines</h2>",
-        _main_table(rows),
+        "<h2>Rating prediction on the test set</h2>",
+        _rating_table(rows),
         '<p class="note">Predictions are clipped to the rating scale; RMSE and MAE are global '
         "over the held-out ratings. Cold users or items (no training rating) are predicted by "
-        "the fallback baseline. Ranking metrics average over users with at least one relevant "
-        "held-out item; items seen before the test are never recommended. R (Mult-VAE) divides "
-        "the hits by min(K, relevant items). Coverage, popularity percentile and ARP (mean "
-        "training count of the listed items) describe the top-N lists.</p>",
+        "the fallback baseline.</p>",
+        "<h2>Ranking and top-N lists</h2>",
+        _ranking_table(rows),
+        '<p class="note">Ranking metrics average over the users with at least one relevant '
+        "held-out item; items seen in training or validation are never recommended. "
+        "R (Mult-VAE) divides the hits by min(K, relevant items). Coverage, popularity "
+        "percentile and ARP (mean training count of the listed items) describe the top-N "
+        "lists.</p>",
         "<h2>RMSE by user activity (training ratings per user)</h2>",
         _bucket_table(rows, "user_activity"),
         "<h2>RMSE by item popularity (training ratings per item)</h2>",
@@ -118,16 +122,28 @@ def _ks(rows: list[tuple[str, Metrics, bool]]) -> list[int]:
     return sorted({int(k.split("@")[1]) for k in ranking if k.startswith("precision@")})
 
 
-def _main_table(rows: list[tuple[str, Metrics, bool]]) -> str:
-    columns: list[tuple[tuple[str, str], str, str | None]] = [
-        ((group, key), header, better) for group, key, header, better in _RATING_COLUMNS
-    ]
+Column = tuple[tuple[str, str], str, str | None]
+
+
+def _rating_table(rows: list[tuple[str, Metrics, bool]]) -> str:
+    return _metric_table(
+        rows, [((group, key), head, better) for group, key, head, better in _RATING_COLUMNS]
+    )
+
+
+def _ranking_table(rows: list[tuple[str, Metrics, bool]]) -> str:
+    columns: list[Column] = []
     for k in _ks(rows):
         columns += [
             (("ranking", f"{name}@{k}"), f"{head}@{k}", "high") for name, head in _RANKING_NAMES
         ]
     top_n = rows[0][1].get("top_n", {}).get("n") if rows else None
     columns += [(("top_n", key), f"{head}@{top_n}", better) for key, head, better in _TOP_N_COLUMNS]
+    return _metric_table(rows, columns)
+
+
+def _metric_table(rows: list[tuple[str, Metrics, bool]], columns: list[Column]) -> str:
+    """One row per method, one column per (group, key) metric."""
     table = [[m.get(group, {}).get(key) for (group, key), _, _ in columns] for _, m, _ in rows]
     header = "".join(f"<th>{_esc(head)}</th>" for _, head, _ in columns)
     return _table(rows, header, table, [better for _, _, better in columns])
@@ -159,7 +175,8 @@ def _table(
         )
         css = ' class="model"' if is_model else ""
         body.append(f"<tr{css}><td>{_esc(name)}</td>{cells}</tr>")
-    return f"<table><tr><th>method</th>{header}</tr>{''.join(body)}</table>"
+    rows_html = "".join(body)
+    return f'<div class="wide"><table><tr><th>method</th>{header}</tr>{rows_html}</table></div>'
 
 
 def _best(column: list[float | None], better: str | None) -> float | None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 DPI = 100
 # Columns of history.csv that are not curves to draw.
 _NOT_CURVES = {"epoch", "step", "time", "seconds", "elapsed", "wall_s", "timestamp"}
+_NOT_CURVE_SUFFIXES = ("_per_s", "_seconds")
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -44,7 +45,7 @@ def curve_families(columns: list[str]) -> dict[str, list[str]]:
     """Group history columns into panels: `train_loss` and `val_loss` share the panel `loss`."""
     families: dict[str, list[str]] = {}
     for col in columns:
-        if col.lower() in _NOT_CURVES:
+        if col.lower() in _NOT_CURVES or col.lower().endswith(_NOT_CURVE_SUFFIXES):
             continue
         name = col
         for prefix in ("train_", "val_", "valid_", "validation_"):
@@ -57,7 +58,9 @@ def curve_families(columns: list[str]) -> dict[str, list[str]]:
 
 def training_curves(history: pl.DataFrame, path: Path, max_panels: int = 4) -> Path:
     """One panel per metric family of history.csv (loss, rmse, ...) over the epochs."""
-    numeric = [c for c, t in history.schema.items() if t.is_numeric()]
+    numeric = [
+        c for c, t in history.schema.items() if t.is_numeric() and history[c].is_not_null().any()
+    ]
     x = history["epoch"].to_numpy() if "epoch" in history.columns else np.arange(history.height)
     families = list(curve_families(numeric).items())[:max_panels] or [("(no curves)", [])]
     fig, axes = _figure(len(families), width=4.5)
