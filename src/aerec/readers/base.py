@@ -13,6 +13,10 @@ knows (for example invalid_json), null for other records. `canonicalize`
 then types, checks and de-duplicates them in one place, so every format
 rejects bad rows for the same reasons and the counts always add up:
 rows read = accepted + rejected.
+
+A reader may leave `raw` null where it can rebuild the text from the other
+columns (pass `raw_text` to `canonicalize`): the text is then built only for
+the records that are rejected, which keeps a fast path free of it.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from __future__ import annotations
 import gzip
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -35,8 +40,11 @@ FIELDS_OK = "fields_ok"
 RAW_COLUMNS = (s.SOURCE, s.LINE, s.RAW, s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP, FIELDS_OK)
 # Where the record sits in the input, across files: duplicates keep the latest
 # timestamp, and the later record when timestamps tie or are unknown.
-_ORDER = "_order"
 _FILE_INDEX = "_file_index"
+_POSITION = "_position"
+# Rows per streamed batch: large enough to amortise per-batch overhead,
+# small enough that a batch's temporary columns stay a few MB.
+_BATCH_ROWS = 250_000
 # Polars' lossy UTF-8 decoding turns invalid bytes into U+FFFD.
 _REPLACEMENT_CHAR = "\ufffd"
 # Exact float step checks would reject 3.5 stored as 3.4999999.
@@ -52,6 +60,9 @@ class ReadResult:
     rows_read: int
     users: pl.DataFrame | None = None
     items: pl.DataFrame | None = None
+    # Records read per input file (rating and side files), so that per file
+    # read = accepted + rejected, its rejects being those with that source.
+    rows_by_source: dict[str, int] = field(default_factory=dict)
 
 
 @contextmanager
@@ -130,14 +141,21 @@ def canonicalize(
     scale: RatingScale,
     timestamp_divisor: int = 1,
     extra: dict[str, pl.DataType] | None = None,
+    raw_text: pl.Expr | None = None,
 ) -> ReadResult:
     """Type, check and de-duplicate raw records into the canonical table.
 
     `records` holds one LazyFrame per input file, in input order, each with
     RAW_COLUMNS plus the `extra` columns (cast to the given dtypes; a value
     that does not cast is an unparsable number). Timestamps are divided by
-    `timestamp_divisor` (1000 for milliseconds). Every record ends up in
-    exactly one of ratings and rejects.
+    `timestamp_divisor` (1000 for milliseconds). `raw_text`, an expression
+    over RAW_COLUMNS, gives the text of a rejected record whose `raw` is null.
+    Every record ends up in exactly one of ratings and rejects; ratings keep
+    the input order.
+
+    The records are read once, in streamed batches: a batch's rejects are kept
+    whole, its good rows without their text, so memory holds the accepted
+    table and little else.
     """
     extra = extra or {}
     tagged = [
@@ -147,30 +165,59 @@ def canonicalize(
         for i, frame in enumerate(records)
     ]
     typed = _typed(pl.concat(tagged, how="vertical"), scale, timestamp_divisor, extra)
-    rejects = (
-        typed.filter(pl.col(s.REASON).is_not_null())
-        .select(s.SOURCE, s.LINE, s.REASON, s.RAW)
-        .collect(engine="streaming")
-    )
-    valid = (
-        typed.filter(pl.col(s.REASON).is_null())
-        .select(*s.RATINGS_SCHEMA, *extra, _FILE_INDEX, s.LINE)
-        .collect(engine="streaming")
-    )
-    rows_read = valid.height + rejects.height
-    ratings, duplicate_keys = _drop_duplicates(valid)
-    if duplicate_keys.height:
-        duplicates = (
-            typed.join(duplicate_keys.lazy(), on=[_FILE_INDEX, s.LINE], how="semi")
-            .select(s.SOURCE, s.LINE, pl.lit(s.REASON_DUPLICATE).alias(s.REASON), s.RAW)
-            .collect()
-        )
-        rejects = pl.concat([rejects, duplicates]).sort(s.SOURCE, s.LINE, maintain_order=True)
+    bad = pl.col(s.REASON).is_not_null()
+    # Text columns only where a reject needs them: good rows carry nulls.
+    text = [s.SOURCE, s.RAW] + ([s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP] if raw_text else [])
+    batches = typed.select(
+        *_typed_columns(extra),
+        _FILE_INDEX,
+        s.LINE,
+        s.REASON,
+        *(pl.when(bad).then(pl.col(c)).alias(f"_text_{c}") for c in text),
+    ).collect_batches(chunk_size=_BATCH_ROWS)
+    valid_parts, reject_parts, key_parts = [], [], []
+    rows = Counter[int]()
+    for batch in batches:
+        rows.update(dict(batch.get_column(_FILE_INDEX).value_counts().iter_rows()))
+        keep = batch.get_column(s.REASON).is_null()
+        if not keep.all():
+            reject_parts.append(_batch_rejects(batch.filter(~keep), text, raw_text))
+            batch = batch.filter(keep)
+        valid_parts.append(batch.select(*s.RATINGS_SCHEMA, *extra, _FILE_INDEX, s.LINE))
+        key_parts.append(batch.select(_pair_hash()).to_series())
+    if not valid_parts:  # no records at all
+        empty = typed.select(*_typed_columns(extra), _FILE_INDEX, s.LINE).clear()
+        valid_parts.append(empty.collect())
+    valid = pl.concat(valid_parts, rechunk=False)
+    rejects = pl.concat(reject_parts) if reject_parts else _empty_rejects_with_index()
+    ratings, losers = _drop_duplicates(valid, key_parts)
+    if losers.height:
+        rejects = pl.concat([rejects, _duplicate_rejects(tagged, losers, raw_text)])
     return ReadResult(
         ratings=ratings.select(*s.RATINGS_SCHEMA, *extra),
-        rejects=rejects.cast(s.REJECTS_SCHEMA),
-        rows_read=rows_read,
+        rejects=rejects.sort(_FILE_INDEX, s.LINE).select(*s.REJECTS_SCHEMA).cast(s.REJECTS_SCHEMA),
+        rows_read=valid.height + sum(len(part) for part in reject_parts),
+        rows_by_source=_rows_by_source(tagged, rows),
     )
+
+
+def _batch_rejects(bad: pl.DataFrame, text: list[str], raw_text: pl.Expr | None) -> pl.DataFrame:
+    """A batch's rejected rows as (file index, source, line, reason, raw)."""
+    originals = bad.select(
+        _FILE_INDEX, s.LINE, s.REASON, *(pl.col(f"_text_{c}").alias(c) for c in text)
+    )
+    raw = pl.col(s.RAW) if raw_text is None else pl.coalesce(s.RAW, raw_text)
+    return originals.select(_FILE_INDEX, s.SOURCE, s.LINE, s.REASON, raw.alias(s.RAW))
+
+
+def _rows_by_source(tagged: list[pl.LazyFrame], rows: Counter[int]) -> dict[str, int]:
+    """Records read per file, keyed by the files' source names."""
+    out: dict[str, int] = {}
+    for i, frame in enumerate(tagged):
+        source = frame.select(s.SOURCE).head(1).collect().get_column(s.SOURCE)
+        if len(source):
+            out[source[0]] = out.get(source[0], 0) + rows[i]
+    return out
 
 
 def check_head(
@@ -205,23 +252,33 @@ def _with_reader_reason(frame: pl.LazyFrame) -> pl.LazyFrame:
 def _typed(
     frame: pl.LazyFrame, scale: RatingScale, divisor: int, extra: dict[str, pl.DataType]
 ) -> pl.LazyFrame:
-    """Add typed columns and the reject reason (null for a good record)."""
-    rating = pl.col(s.RATING).str.strip_chars().cast(pl.Float64, strict=False)
+    """Add typed columns (`_typed_<name>`) and the reject reason (null for a good record).
+
+    The string columns stay as they were, for the text of rejects; each
+    string is stripped once (this is the hot path of every reader).
+    """
     timestamp = pl.col(s.TIMESTAMP).str.strip_chars()
-    ts_int = timestamp.cast(pl.Int64, strict=False).floordiv(divisor)
-    casts = {name: pl.col(name).cast(dtype, strict=False) for name, dtype in extra.items()}
+    ts_int = timestamp.cast(pl.Int64, strict=False)
     frame = frame.with_columns(
-        rating.alias("_rating"),
-        ts_int.alias("_ts"),
-        *(expr.alias(f"_{name}") for name, expr in casts.items()),
+        pl.col(s.USER_ID).str.strip_chars().alias(_typed_name(s.USER_ID)),
+        pl.col(s.ITEM_ID).str.strip_chars().alias(_typed_name(s.ITEM_ID)),
+        pl.col(s.RATING).str.strip_chars().cast(pl.Float64, strict=False).alias("_rating64"),
+        timestamp.alias("_ts_text"),
+        (ts_int if divisor == 1 else ts_int.floordiv(divisor)).alias(_typed_name(s.TIMESTAMP)),
+        *(
+            pl.col(name).cast(dtype, strict=False).alias(_typed_name(name))
+            for name, dtype in extra.items()
+        ),
     )
     missing_id = pl.any_horizontal(
-        pl.col(c).is_null() | (pl.col(c).str.strip_chars().str.len_bytes() == 0)
+        pl.col(_typed_name(c)).is_null() | (pl.col(_typed_name(c)).str.len_bytes() == 0)
         for c in (s.USER_ID, s.ITEM_ID)
     )
-    bad_number = pl.col("_rating").is_null() | (timestamp.is_not_null() & pl.col("_ts").is_null())
+    bad_number = pl.col("_rating64").is_null() | (
+        pl.col("_ts_text").is_not_null() & pl.col(_typed_name(s.TIMESTAMP)).is_null()
+    )
     for name in extra:
-        bad_number = bad_number | (pl.col(name).is_not_null() & pl.col(f"_{name}").is_null())
+        bad_number = bad_number | (pl.col(name).is_not_null() & pl.col(_typed_name(name)).is_null())
     reason = (
         pl.when(pl.col(s.RAW).str.contains(_REPLACEMENT_CHAR, literal=True))
         .then(pl.lit(s.REASON_UNDECODABLE))
@@ -233,19 +290,23 @@ def _typed(
         .then(pl.lit(s.REASON_MISSING_ID))
         .when(bad_number)
         .then(pl.lit(s.REASON_BAD_NUMBER))
-        .when(~_on_scale(pl.col("_rating"), scale))
+        .when(~_on_scale(pl.col("_rating64"), scale))
         .then(pl.lit(s.REASON_RATING_OUT_OF_SCALE))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     return frame.with_columns(
         reason.alias(s.REASON),
-        pl.col(s.USER_ID).str.strip_chars(),
-        pl.col(s.ITEM_ID).str.strip_chars(),
-    ).with_columns(
-        pl.col("_rating").cast(pl.Float32).alias(s.RATING),
-        pl.col("_ts").alias(s.TIMESTAMP),
-        *(pl.col(f"_{name}").alias(name) for name in extra),
+        pl.col("_rating64").cast(pl.Float32).alias(_typed_name(s.RATING)),
     )
+
+
+def _typed_name(column: str) -> str:
+    return f"_typed_{column}"
+
+
+def _typed_columns(extra: dict[str, pl.DataType]) -> list[pl.Expr]:
+    """The typed columns of `_typed` under their canonical names."""
+    return [pl.col(_typed_name(c)).alias(c) for c in (*s.RATINGS_SCHEMA, *extra)]
 
 
 def _on_scale(rating: pl.Expr, scale: RatingScale) -> pl.Expr:
@@ -257,20 +318,62 @@ def _on_scale(rating: pl.Expr, scale: RatingScale) -> pl.Expr:
     return in_range & ((steps - steps.round(0)).abs() < _STEP_TOLERANCE)
 
 
-def _drop_duplicates(valid: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _pair_hash() -> pl.Expr:
+    """A 64-bit hash of (user_id, item_id): equal pairs hash equal."""
+    return pl.col(s.USER_ID).hash(seed=1) ^ pl.col(s.ITEM_ID).hash(seed=2)
+
+
+def _drop_duplicates(
+    valid: pl.DataFrame, key_parts: list[pl.Series]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep one rating per (user, item): the latest by timestamp, then by position.
 
-    Returns the kept ratings and the (file index, line) keys of the dropped
-    ones. Only pairs that occur more than once are sorted, which keeps the
-    common no-duplicate case a single hash pass.
+    Returns the kept ratings (in input order) and the (file index, line) keys
+    of the dropped ones. Sorting the 64-bit pair hashes finds the few rows
+    whose hash repeats without a hash table over every pair; only those
+    candidates are compared on their real ids, so a hash collision costs a
+    comparison, never a wrong drop.
     """
-    key = [s.USER_ID, s.ITEM_ID]
-    repeated = valid.select(pl.struct(key).is_duplicated()).to_series()
-    if not repeated.any():
-        return valid, pl.DataFrame(schema={_FILE_INDEX: pl.Int32, s.LINE: pl.Int64})
-    candidates = valid.filter(repeated).sort(
-        [s.TIMESTAMP, _FILE_INDEX, s.LINE], nulls_last=False, maintain_order=True
+    no_losers = pl.DataFrame(schema={_FILE_INDEX: pl.Int32, s.LINE: pl.Int64})
+    if valid.height < 2:
+        return valid, no_losers
+    keys = pl.concat(key_parts)
+    ordered = keys.sort()
+    repeated = ordered.filter(ordered == ordered.shift(1)).unique()
+    if repeated.is_empty():
+        return valid, no_losers
+    positions = keys.is_in(repeated.implode()).arg_true()
+    pair = [s.USER_ID, s.ITEM_ID]
+    candidates = (
+        valid[positions]
+        .with_columns(positions.alias(_POSITION))
+        .sort([s.TIMESTAMP, _FILE_INDEX, s.LINE], nulls_last=False, maintain_order=True)
     )
-    losers = candidates.filter(~pl.struct(key).is_last_distinct()).select(_FILE_INDEX, s.LINE)
-    kept = valid.join(losers, on=[_FILE_INDEX, s.LINE], how="anti", maintain_order="left")
-    return kept, losers
+    losers = candidates.filter(~pl.struct(pair).is_last_distinct())
+    if losers.is_empty():
+        return valid, no_losers
+    keep = pl.repeat(True, valid.height, eager=True).scatter(losers[_POSITION], False)
+    return valid.filter(keep), losers.select(_FILE_INDEX, s.LINE)
+
+
+def _duplicate_rejects(
+    tagged: list[pl.LazyFrame], losers: pl.DataFrame, raw_text: pl.Expr | None
+) -> pl.DataFrame:
+    """Reject rows (with their text) for the dropped duplicates: one more pass over the input."""
+    raw = pl.col(s.RAW) if raw_text is None else pl.coalesce(s.RAW, raw_text)
+    return (
+        pl.concat(tagged, how="vertical")
+        .join(losers.lazy(), on=[_FILE_INDEX, s.LINE], how="semi")
+        .select(
+            _FILE_INDEX,
+            s.SOURCE,
+            s.LINE,
+            pl.lit(s.REASON_DUPLICATE).alias(s.REASON),
+            raw.alias(s.RAW),
+        )
+        .collect(engine="streaming")
+    )
+
+
+def _empty_rejects_with_index() -> pl.DataFrame:
+    return pl.DataFrame(schema={_FILE_INDEX: pl.Int32, **s.REJECTS_SCHEMA})
