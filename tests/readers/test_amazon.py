@@ -152,7 +152,7 @@ def test_2023_accepts_asin_and_prefers_parent_asin(tmp_path: Path) -> None:
             b"user_id,parent_asin,rating,timestamp\nAE1,B07J3GH1W1,5.0,1547589356557\n",
             "looks like amazon-2023",
         ),
-        (read_2014, b"ItemId,UserId,rating,timestamp\n", "another order"),
+        (read_2014, b"ItemId,UserId,rating,timestamp\n", "not in this order"),
         (read_2014, b"B00005N7P0,AH2IFH762VY5U,5.0,1005177600\n", "user and item look swapped"),
         (read_2018, b"AH2IFH762VY5U,B00005N7P0,5.0,1005177600\n", "user and item look swapped"),
         (read_2014, b"A1,0132793040,5.0,1547589356557\n", "timestamps are in milliseconds"),

@@ -122,13 +122,14 @@ def _headerless(
         if "parent_asin" in fields:
             raise _header_error(path, first, layout, "it looks like amazon-2023 (ms)")
         return list(layout), line
-    raise _header_error(path, first, layout, "its columns are in another order")
+    raise _header_error(path, first, layout, "its user and item columns are not in this order")
 
 
 def _header_error(path: Path, first: tuple[int, str], layout: list[str], why: str) -> AerecError:
     return AerecError(
-        f"{path}: line {first[0]} is a header '{first[1][:80]}' that does not fit the "
-        f"headerless layout {','.join(layout)}: {why}; check --format"
+        f"{path}: line {first[0]} '{first[1][:80]}' looks like a header (its rating and "
+        f"timestamp are not numbers), which the headerless layout {','.join(layout)} does not "
+        f"have: {why}; check --format"
     )
 
 
