@@ -139,13 +139,26 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _optimizer(model: Autoencoder, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = list(model.parameters())
+def _optimizer(model: Autoencoder, cfg: TrainConfig, norm_total: float) -> torch.optim.Optimizer:
+    """Adam or momentum SGD; the model's own L2 term becomes weight decay on its weights.
+
+    The objective divides the data term by the number of observed ratings
+    (rows for multinomial models), so lambda/2 ||W||^2 contributes lambda/N * W
+    to the gradient: weight decay lambda/N, fused into the optimizer's pass.
+    """
+    lam = float(getattr(model.config, "l2", 0.0))
+    decayed = {id(p) for p in model.l2_weights()} if lam else set()
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) in decayed], "weight_decay": lam},
+        {"params": [p for p in model.parameters() if id(p) not in decayed], "weight_decay": 0.0},
+    ]
+    for group in groups:
+        group["weight_decay"] = cfg.weight_decay + group["weight_decay"] / norm_total
+    groups = [g for g in groups if g["params"]]
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    # The fused kernel makes one pass per tensor (CPU and CUDA), the loop several.
+    return torch.optim.Adam(groups, lr=cfg.lr, fused=True)
 
 
 def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.StepLR:
@@ -307,14 +320,13 @@ def load_checkpoint(
 # -- one epoch -------------------------------------------------------------------
 
 
-def _loss(
-    model: Autoencoder, batch: Batch, pred: Tensor, norm_total: float
-) -> tuple[Tensor, float]:
+def _loss(model: Autoencoder, batch: Batch, pred: Tensor) -> tuple[Tensor, float]:
     """The training objective of one batch, and its data term for reporting.
 
-    Ratings: masked SSE / observed + penalty / all observed (an unbiased
-    mini-batch estimate of the full objective divided by its size, so `l2`
-    keeps the paper's meaning). Multinomial: negative log-likelihood per row.
+    Ratings: masked SSE / observed ratings in the batch (with the L2 weight
+    decay of `_optimizer`, an unbiased mini-batch estimate of the paper's
+    objective divided by the number of ratings, so `l2` keeps the paper's
+    meaning). Multinomial: negative log-likelihood per row.
     """
     aux = model.aux_loss()
     if model.likelihood == "multinomial":
@@ -322,7 +334,7 @@ def _loss(
     else:
         data_term, norm = (pred - batch.observed.values).pow(2).sum(), max(1, batch.observed.nnz)
     total = data_term if aux is None else data_term + aux
-    return total / norm + model.penalty() / norm_total, float(data_term.detach()) / norm
+    return total / norm, float(data_term.detach()) / norm
 
 
 class _Stepper:
@@ -361,7 +373,6 @@ def _train_epoch(
     epoch: int,
     stepper: _Stepper,
     batch_rows: int,
-    norm_total: float,
     progress: _Progress,
 ) -> float:
     model.train()
@@ -378,10 +389,10 @@ def _train_epoch(
                 pred = dense[obs.row_ids(), obs.indices]
             else:
                 pred = model(batch, Targets(pattern=batch.observed))
-            loss, data_loss = _loss(model, batch, pred.float(), norm_total)
+            loss, data_loss = _loss(model, batch, pred.float())
         stepper.step(loss)
         if refeeds:
-            _refeed(model, batch, dense.detach().float(), refeeds, stepper, norm_total)
+            _refeed(model, batch, dense.detach().float(), refeeds, stepper)
         weight = batch.rows.numel() if model.likelihood == "multinomial" else batch.observed.nnz
         total, count = total + data_loss * weight, count + weight
         progress.advance(loss=total / max(1, count))
@@ -389,14 +400,14 @@ def _train_epoch(
 
 
 def _refeed(
-    model: Autoencoder, batch: Batch, output: Tensor, steps: int, stepper: _Stepper, norm: float
+    model: Autoencoder, batch: Batch, output: Tensor, steps: int, stepper: _Stepper
 ) -> None:
     """Dense re-feeding (Kuchaiev and Ginsburg): f(x) is a new input with target f(x)."""
     for _ in range(steps):
         refed = Batch(batch.rows, output, None, batch.observed, batch.data)
         with stepper.autocast():
             out = model(refed, Targets()).float()
-            loss = (out - output).pow(2).mean() + model.penalty() / norm
+            loss = (out - output).pow(2).mean()
         stepper.step(loss)
         output = out.detach()
 
@@ -665,7 +676,11 @@ def fit(
     identity["spec"] = vars(spec).copy()
     _seed_everything(cfg.seed)
     model = build_model(key, block, spec).to(device)
-    opt = _optimizer(model, cfg)
+    rating = RatingData(data.train, device, data.user_side, data.item_side)
+    val = SparseRows.from_scipy(_oriented(model, data.val), device)
+    rows = np.flatnonzero(rating.matrix(model.orientation).counts().cpu().numpy() > 0)
+    norm_total = float(len(rows) if model.likelihood == "multinomial" else data.train.nnz)
+    opt = _optimizer(model, cfg, norm_total)
     sched = _scheduler(opt, cfg)
     stepper = _Stepper(model, opt, cfg.amp, device)
     state = RunState()
@@ -675,12 +690,6 @@ def fit(
         _check_identity(ckpt, identity, ckpt_path)
         state = _restore(ckpt, model, opt, sched, stepper, device)
         resumed_from = state.epoch
-    rating = RatingData(data.train, device, data.user_side, data.item_side)
-    val = SparseRows.from_scipy(_oriented(model, data.val), device)
-    train_matrix = rating.matrix(model.orientation)
-    counts = train_matrix.counts().cpu().numpy()
-    rows = np.flatnonzero(counts > 0)
-    norm_total = float(len(rows) if model.likelihood == "multinomial" else data.train.nnz)
     batch_rows = (
         len(rows) if _full_batch(cfg, device, model.n_rows, model.n_cols) else cfg.batch_size
     )
@@ -691,7 +700,7 @@ def fit(
             progress.start_epoch(epoch, math.ceil(len(rows) / batch_rows))
             t0 = time.perf_counter()
             train_loss = _train_epoch(
-                model, rating, rows, cfg, epoch, stepper, batch_rows, norm_total, progress
+                model, rating, rows, cfg, epoch, stepper, batch_rows, progress
             )
             seconds = time.perf_counter() - t0
             sched.step()

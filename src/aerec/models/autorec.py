@@ -22,7 +22,6 @@ from aerec.models.base import (
     Orientation,
     Targets,
     choice,
-    l2,
     linear_in,
     linear_out,
 )
@@ -81,5 +80,5 @@ class AutoRec(Autoencoder):
         code = self.encode(batch)
         return self.output_act(linear_out(code, self.dec_weight, self.dec_bias, targets))
 
-    def penalty(self) -> Tensor:
-        return 0.5 * self.config.l2 * l2(self.enc_weight, self.dec_weight)
+    def l2_weights(self) -> list[Tensor]:
+        return [self.enc_weight, self.dec_weight]

@@ -429,9 +429,13 @@ class Autoencoder(nn.Module):
         """The code (embedding) of each row of the batch."""
         raise NotImplementedError
 
-    def penalty(self) -> Tensor:
-        """The model's own L2 term (lambda/2 * squared norms), 0 when it has none."""
-        return torch.zeros((), device=next(self.parameters()).device)
+    def l2_weights(self) -> list[Tensor]:
+        """Weights under the model's own L2 term, lambda/2 * ||W||^2 with lambda = config.l2.
+
+        The training loop applies it as the optimizer's weight decay on these
+        weights (the same gradient, lambda * W, without a pass through autograd).
+        """
+        return []
 
     def aux_loss(self) -> Tensor | None:
         """An extra loss from the last forward pass (KL, joint terms), if any."""
@@ -443,11 +447,6 @@ class Autoencoder(nn.Module):
 
     def after_step(self) -> None:
         """Called after each optimizer step (annealing schedules live in buffers)."""
-
-
-def l2(*weights: Tensor) -> Tensor:
-    """Sum of squared norms."""
-    return sum((w.float().pow(2).sum() for w in weights), torch.zeros((), device=weights[0].device))
 
 
 def check_config(cls: type, block: dict[str, Any], where: str) -> Any:

@@ -28,7 +28,6 @@ from aerec.models.base import (
     SparseRows,
     Targets,
     choice,
-    l2,
     linear_in,
     linear_out,
 )
@@ -156,7 +155,6 @@ class Combined(Autoencoder):
     def aux_loss(self) -> Tensor | None:
         return self._aux
 
-    def penalty(self) -> Tensor:
+    def l2_weights(self) -> list[Tensor]:
         ae_u, ae_i = self.user_ae, self.item_ae
-        weights = (ae_u.enc_weight, ae_u.dec_weight, ae_i.enc_weight, ae_i.dec_weight)
-        return 0.5 * self.config.l2 * l2(*weights)
+        return [ae_u.enc_weight, ae_u.dec_weight, ae_i.enc_weight, ae_i.dec_weight]

@@ -25,7 +25,6 @@ from aerec.models.base import (
     Orientation,
     Targets,
     choice,
-    l2,
     linear_in,
     linear_out,
 )
@@ -110,13 +109,9 @@ class DeepAE(Autoencoder):
         out = linear_out(x, weight, self.out_bias, targets)
         return self.act(out) if self.config.last_layer_activation else out
 
-    def penalty(self) -> Tensor:
-        if self.config.l2 == 0:
-            return super().penalty()
+    def l2_weights(self) -> list[Tensor]:
         weights = [self.in_weight, *self.enc_weights, *self.dec_weights]
-        if self.out_weight is not None:
-            weights.append(self.out_weight)
-        return 0.5 * self.config.l2 * l2(*weights)
+        return weights if self.out_weight is None else [*weights, self.out_weight]
 
     def refeed_steps(self, epoch: int) -> int:
         return self.config.refeed_steps if epoch >= self.config.refeed_start_epoch else 0

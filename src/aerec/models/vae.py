@@ -30,7 +30,6 @@ from aerec.models.base import (
     RatingData,
     Targets,
     choice,
-    l2,
     linear_in,
     linear_out,
 )
@@ -146,10 +145,8 @@ class VAE(Autoencoder):
     def aux_loss(self) -> Tensor | None:
         return None if self._kl is None else self.beta() * self._kl
 
-    def penalty(self) -> Tensor:
-        if self.config.l2 == 0:
-            return super().penalty()
-        return 0.5 * self.config.l2 * l2(self.in_weight, self.out_weight)
+    def l2_weights(self) -> list[Tensor]:
+        return [self.in_weight, self.out_weight]
 
     def after_step(self) -> None:
         self.anneal_step += 1
