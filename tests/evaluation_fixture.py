@@ -7,6 +7,8 @@ Three users, four items, ratings 1-5:
     test   u0: i3=4 (i3 has no train rating: a cold item)   u1: i1=5 i3=1   u2: i0=3
 
 `FixedScorer` predicts from a dense matrix, so every metric is known by hand.
+`write_processed(out, extra_items=2)` adds items i4, i5 that nobody rated (so a
+recommendation list has unseen items left for every user).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ TEST = [[0, 0, 0, 4], [0, 5, 0, 1], [3, 0, 0, 0]]
 # Test pairs (0,3) 4 vs 4.5; (1,1) 5 vs 4; (1,3) 1 vs 0 -> clipped 1; (2,0) 3 vs 3.
 PREDICTED = [[9.0, 9.0, 9.0, 4.5], [2.0, 4.0, 3.0, 0.0], [3.0, 2.0, 1.0, 0.5]]
 USERS = ["u0", "u1", "u2"]
-ITEMS = ["i0", "i1", "i2", "i3"]
+ITEMS = ["i0", "i1", "i2", "i3", "i4", "i5"]
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,20 @@ class FixedScorer:
         return self.matrix[users]
 
 
-def write_processed(out: Path) -> Path:
+def write_processed(out: Path, extra_items: int = 0) -> Path:
     """Write the fixture as build would: maps, matrices, stats, fitted baselines."""
     out.mkdir(parents=True, exist_ok=True)
+    pad = ((0, 0), (0, extra_items))
     matrices = {
-        name: sp.csr_matrix(np.array(dense, dtype=np.float32))
+        name: sp.csr_matrix(np.pad(np.array(dense, dtype=np.float32), pad))
         for name, dense in (("train", TRAIN), ("val", VAL), ("test", TEST))
     }
+    n_items = matrices["train"].shape[1]
     for name, matrix in matrices.items():
         save_csr(matrix, out / f"{name}.npz")
     for ids, id_col, idx_col, file in (
         (USERS, s.USER_ID, s.USER_IDX, s.USER_MAP_FILE),
-        (ITEMS, s.ITEM_ID, s.ITEM_IDX, s.ITEM_MAP_FILE),
+        (ITEMS[:n_items], s.ITEM_ID, s.ITEM_IDX, s.ITEM_MAP_FILE),
     ):
         frame = pl.DataFrame({id_col: ids, idx_col: np.arange(len(ids), dtype=np.int32)})
         frame.write_parquet(out / file)
@@ -74,8 +78,7 @@ def write_processed(out: Path) -> Path:
 
 
 def write_items(out: Path) -> Path:
-    """items.parquet with titles (i3 has none: the join leaves it null)."""
-    pl.DataFrame({s.ITEM_ID: ["i0", "i1", "i2"], "title": ["Zero", "One", "Two"]}).write_parquet(
-        out
-    )
+    """items.parquet with titles (i3 and i5 have none: the join leaves them null)."""
+    titles = {s.ITEM_ID: ["i0", "i1", "i2", "i4"], "movie_title": ["Zero", "One", "Two", "Four"]}
+    pl.DataFrame(titles).write_parquet(out)
     return out

@@ -35,7 +35,7 @@ class Recommender:
     user_ids: np.ndarray
     user_index: dict[str, int]
     item_ids: np.ndarray
-    titles: np.ndarray | None
+    titles: pl.Series | None
     popularity: np.ndarray
     item_mean: np.ndarray
 
@@ -104,11 +104,11 @@ class Recommender:
             s.PREDICTION: pl.Series(predictions, dtype=pl.Float32),
         }
         if self.titles is not None:
-            columns[s.TITLE] = pl.Series(self.titles[items], dtype=pl.String)
+            columns[s.TITLE] = self.titles.gather(items).alias(s.TITLE)
         return pl.DataFrame(columns)
 
 
-def load_titles(items_path: Path | None, item_ids: np.ndarray) -> np.ndarray | None:
+def load_titles(items_path: Path | None, item_ids: np.ndarray) -> pl.Series | None:
     """Item titles aligned with the item indices, from items.parquet; None when there are none."""
     if items_path is None or not Path(items_path).is_file():
         return None
@@ -129,7 +129,7 @@ def load_titles(items_path: Path | None, item_ids: np.ndarray) -> np.ndarray | N
         )
         .get_column(column)
     )
-    return aligned.to_numpy()
+    return aligned
 
 
 def load_recommender(

@@ -1,0 +1,174 @@
+"""The evaluate stage and the recommend command on a tiny model trained through aerec.train."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from tests.browser import distinct_colours, external_urls, screenshot
+from tests.evaluation_fixture import write_items, write_processed
+
+from aerec.config import Params, TrainConfig
+from aerec.errors import AerecError
+from aerec.scoring import load_baseline_scorers, load_model_scorer, load_processed
+from aerec.stages import evaluate
+from aerec.train import fit, load_training_data, predict_pairs
+
+PARAMS = Params.model_validate({"dataset": {"name": "fixture"}})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(processed dir, model dir) with an I-AutoRec of 4 hidden units trained for 2 epochs."""
+    root = tmp_path_factory.mktemp("stage")
+    processed = write_processed(root / "processed")
+    cfg = TrainConfig(epochs=2, batch_size=2, device="cpu", amp="off", threads=1)
+    model_dir = root / "models" / "autorec"
+    fit("autorec", {"hidden": 4}, cfg, load_training_data(processed), model_dir, log=False)
+    return processed, model_dir
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained: tuple[Path, Path]) -> tuple[Path, dict]:
+    """The stage run once: (its output dir, its summary)."""
+    processed, model_dir = trained
+    root = processed.parent
+    out = root / "reports" / "evaluation" / "autorec"
+    validation = root / "reports" / "validation" / "fixture" / "index.html"
+    return out, evaluate.run(processed, model_dir, out, PARAMS, validation)
+
+
+def test_model_scorer_hands_cold_users_and_items_to_the_fallback(
+    trained: tuple[Path, Path],
+) -> None:
+    processed_dir, model_dir = trained
+    processed = load_processed(processed_dir)
+    biases = load_baseline_scorers(processed)["biases"]
+    scorer = load_model_scorer(model_dir, processed, biases)
+    users, items = np.array([0, 1, 1, 2]), np.array([3, 1, 3, 0])
+    got = scorer.pairs(users, items)
+    # (0,3) and (1,3): item 3 is cold; (2,0): user 2 is cold; (1,1) is the model's.
+    cold = [0, 2, 3]
+    assert got[cold].tolist() == biases.pairs(users[cold], items[cold]).tolist()
+    assert got[1] == predict_pairs(scorer.model, processed.inputs, users[1:2], items[1:2])[0]
+    block = scorer.rows(np.array([1, 2]))
+    assert block[1].tolist() == biases.rows(np.array([2]))[0].tolist()
+    assert block[0, 3] == biases.pairs(np.array([1]), np.array([3]))[0]
+
+
+def test_stage_writes_metrics_predictions_embeddings_plots_and_page(
+    evaluated: tuple[Path, dict],
+) -> None:
+    out, summary = evaluated
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        "embeddings.parquet",
+        "index.html",
+        "metrics.json",
+        "plots",
+        "plots/predictions.png",
+        "plots/rmse_item_popularity.png",
+        "plots/rmse_user_activity.png",
+        "plots/training_curves.png",
+        "predictions.parquet",
+    ]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == ["model", "baselines"]
+    assert list(metrics["baselines"]) == ["biased_mf", "biases", "global_mean"]
+    assert list(metrics["model"]) == [
+        "rating", "cold_users", "cold_items", "user_activity", "item_popularity", "ranking",
+        "top_n",
+    ]  # fmt: skip
+    assert metrics["model"]["rating"]["n"] == 4
+    assert metrics["model"]["cold_users"]["n"] == 1
+    assert metrics["model"]["cold_items"]["n"] == 2
+    assert summary["model"] == "autorec"
+    assert summary["rmse"]["autorec"] == metrics["model"]["rating"]["rmse"]
+
+
+def test_predictions_carry_original_ids_and_the_fallback_for_cold_pairs(
+    trained: tuple[Path, Path], evaluated: tuple[Path, dict]
+) -> None:
+    out, _ = evaluated
+    frame = pl.read_parquet(out / "predictions.parquet")
+    assert frame.drop("prediction").rows() == [
+        ("u0", "i3", 4.0, False, True),
+        ("u1", "i1", 5.0, False, False),
+        ("u1", "i3", 1.0, False, True),
+        ("u2", "i0", 3.0, True, False),
+    ]
+    biases = load_baseline_scorers(load_processed(trained[0]))["biases"]
+    cold = biases.pairs(np.array([0, 1, 2]), np.array([3, 3, 0])).astype(np.float32)
+    assert frame["prediction"].to_numpy()[[0, 2, 3]].tolist() == np.clip(cold, 1, 5).tolist()
+
+
+def test_embeddings_are_the_item_codes_of_i_autorec(evaluated: tuple[Path, dict]) -> None:
+    frame = pl.read_parquet(evaluated[0] / "embeddings.parquet")
+    assert frame.columns == ["item_id", "code_0", "code_1", "code_2", "code_3"]
+    assert frame["item_id"].to_list() == ["i0", "i1", "i2", "i3"]
+
+
+def test_page_is_self_contained_and_links_the_validation_report(
+    evaluated: tuple[Path, dict],
+) -> None:
+    page = (evaluated[0] / "index.html").read_text(encoding="utf-8")
+    assert external_urls(page) == []
+    assert 'href="../../validation/fixture/index.html"' in page
+    assert page.count('src="data:image/png;base64,') == 4
+
+
+def test_overview_page_compares_the_evaluated_models(
+    evaluated: tuple[Path, dict], tmp_path: Path
+) -> None:
+    out = evaluated[0]
+    index = out.parent / "index.html"
+    validation = out.parents[1] / "validation" / "fixture" / "index.html"
+    summary = evaluate.write_overview([out], index, PARAMS, validation)
+    assert summary == {"models": ["autorec"], "out": str(index)}
+    page = index.read_text(encoding="utf-8")
+    assert 'href="../validation/fixture/index.html"' in page
+    assert external_urls(page) == []
+
+
+@pytest.mark.slow
+def test_stage_page_renders_offline_in_chromium(
+    evaluated: tuple[Path, dict], tmp_path: Path
+) -> None:
+    png = tmp_path / "page.png"
+    screenshot(evaluated[0] / "index.html", png)
+    assert distinct_colours(png) > 50
+
+
+def test_a_model_trained_on_other_matrices_is_refused(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    other = load_processed(write_processed(tmp_path / "other", extra_items=2))
+    fallback = load_baseline_scorers(other)["biases"]
+    with pytest.raises(AerecError, match=r"trained on a 3 x 4 matrix, but .* holds 3 x 6"):
+        load_model_scorer(trained[1], other, fallback)
+
+
+def _aerec(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    code = "from aerec.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+def test_recommend_command_for_known_and_unknown_users(trained: tuple[Path, Path]) -> None:
+    processed, model_dir = trained
+    root = processed.parent
+    (root / "params.yaml").write_text("dataset: {name: fixture}\n")
+    items = write_items(root / "items.parquet")
+    common = ["--data", str(processed), "--model-dir", str(model_dir), "--items", str(items)]
+    unknown = _aerec(["recommend", "--user", "nobody", "-n", "2", *common], root)
+    assert unknown.returncode == 0, unknown.stderr
+    assert "user 'nobody' is not in the training data" in unknown.stdout
+    assert "Zero" in unknown.stdout
+    neither = _aerec(["recommend", *common], root)
+    assert neither.returncode == 2
+    assert neither.stderr == "aerec: error: recommend: give exactly one of --user ID or --all\n"

@@ -1,0 +1,81 @@
+"""Recommendation lists: unseen items only, titles, unknown users, batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from tests.evaluation_fixture import FixedScorer, write_items, write_processed
+
+from aerec import scoring
+from aerec.scoring import load_processed
+from aerec.stages.recommend import Recommender, run_all
+
+# Known items (train, val or test): u0 and u1 {i0..i3}, u2 {i0}; i4 and i5 nobody rated.
+SCORES = np.array(
+    [
+        [9.0, 9.0, 9.0, 4.5, 2.0, 3.0],
+        [2.0, 4.0, 3.0, 0.0, 3.5, 1.0],
+        [3.0, 2.0, 1.0, 0.5, 4.0, 0.0],
+    ]
+)
+
+
+@pytest.fixture
+def recommender(tmp_path: Path) -> Recommender:
+    processed = load_processed(write_processed(tmp_path / "processed", extra_items=2))
+    return Recommender.build(FixedScorer(SCORES), processed, write_items(tmp_path / "items.pq"))
+
+
+def test_a_user_gets_unseen_items_best_first_with_titles(recommender: Recommender) -> None:
+    frame, note = recommender.for_user("u0", 3)
+    assert note is None
+    assert frame.rows() == [("u0", 1, "i5", 3.0, None), ("u0", 2, "i4", 2.0, "Four")]
+    assert frame.columns == ["user_id", "rank", "item_id", "prediction", "title"]
+    frame, _ = recommender.for_user("u2", 3)
+    assert frame.select("item_id", "prediction").rows() == [("i4", 4.0), ("i1", 2.0), ("i2", 1.0)]
+
+
+def test_an_unknown_user_gets_the_most_rated_items_and_a_note(recommender: Recommender) -> None:
+    frame, note = recommender.for_user("nobody", 3)
+    assert note == (
+        "user 'nobody' is not in the training data: showing the 3 most rated items and their "
+        "mean rating instead of personal predictions"
+    )
+    # Train counts [2, 1, 1, 0, 0, 0]; mean train ratings 4.5, 3, 2.
+    assert frame.rows() == [
+        ("nobody", 1, "i0", 4.5, "Zero"),
+        ("nobody", 2, "i1", 3.0, "One"),
+        ("nobody", 3, "i2", 2.0, "Two"),
+    ]
+
+
+def test_all_users_in_batches_equal_one_block(
+    recommender: Recommender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = [
+        ("u0", 1, "i5", 3.0),
+        ("u0", 2, "i4", 2.0),
+        ("u1", 1, "i4", 3.5),
+        ("u1", 2, "i5", 1.0),
+        ("u2", 1, "i4", 4.0),
+        ("u2", 2, "i1", 2.0),
+    ]
+    monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 6)  # one user (6 items) per batch
+    summary = run_all(recommender, 2, tmp_path / "recs.parquet")
+    assert summary == {"users": 3, "rows": 6, "out": str(tmp_path / "recs.parquet")}
+    written = pl.read_parquet(tmp_path / "recs.parquet")
+    assert written.drop("title").rows() == expected
+    assert written.schema["rank"] == pl.Int32
+    monkeypatch.setattr(scoring, "BLOCK_ENTRIES", 1 << 22)
+    run_all(recommender, 2, tmp_path / "one_block.parquet")
+    assert pl.read_parquet(tmp_path / "one_block.parquet").equals(written)
+
+
+def test_titles_are_optional(tmp_path: Path) -> None:
+    processed = load_processed(write_processed(tmp_path / "processed", extra_items=2))
+    recommender = Recommender.build(FixedScorer(SCORES), processed, tmp_path / "absent.parquet")
+    frame, _ = recommender.for_user("u1", 1)
+    assert frame.rows() == [("u1", 1, "i4", 3.5)]
