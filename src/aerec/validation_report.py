@@ -501,6 +501,7 @@ table.rows th, table.rows td { padding:4px 8px; border-bottom:1px solid var(--li
   text-align:left; font-family:ui-monospace,Menlo,Consolas,monospace; }
 table.rows th { font-size:11px; color:var(--muted); }
 table.rows .hl { background:#fff1c2; }
+table.wide { width:100%; }
 table.wide td { padding:8px 12px; border-bottom:1px solid var(--line); }
 .raw { white-space:pre-wrap; word-break:break-all; }
 .null { color:#a0a8b8; font-style:italic; }
