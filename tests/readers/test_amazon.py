@@ -89,6 +89,7 @@ def test_2014_reads_gzip_and_several_files(tmp_path: Path) -> None:
     ]
     assert result.rejects.rows() == [("a.csv.gz", 1, "duplicate", "A1,0132793040,2.0,100")]
     assert result.rows_read == 3
+    assert result.rows_by_source == {"a.csv.gz": 1, "b.csv": 2}
 
 
 def test_2018_puts_the_item_first_and_reads_crlf(tmp_path: Path) -> None:

@@ -140,6 +140,7 @@ def test_product_info_becomes_items_whatever_the_file_names(tmp_path: Path) -> N
         ("reviews_1.csv", 5, "unparsable_number", rows[4]),
     ]
     assert result.rows_read == 3 == result.ratings.height + result.rejects.height
+    assert result.rows_by_source == {"part_b.csv": 1, "reviews_1.csv": 5}
 
 
 def test_duplicate_products_keep_the_later_record(tmp_path: Path) -> None:
@@ -167,6 +168,7 @@ def test_gzip_inputs_and_a_bom(tmp_path: Path) -> None:
         ({"product_info.csv": PRODUCTS}, "no Sephora reviews file"),
         ({"reviews.csv": ""}, "no records found"),
         ({"reviews.csv": "," + REVIEW_COLUMNS + "\n"}, "no records found"),
+        ({"product_info.csv": PRODUCT_COLUMNS, "r.csv": RESAVED_REVIEWS}, "no records found"),
         ({"reviews.csv": "," + REVIEW_COLUMNS + '\n0,"unterminated\n'}, "none of the first 1"),
     ],
 )

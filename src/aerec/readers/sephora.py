@@ -70,6 +70,8 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
                 reviews.append(frame)
             elif set(header) >= _PRODUCT_KEYS:
                 products.append(_records(local, path, header, _named(header)))
+                if products[-1].height == 0:
+                    raise AerecError(f"{path}: no records found after the product_info header")
             else:
                 raise AerecError(
                     f"{path}: header starts '{','.join(header)[:80]}', neither a Sephora "
@@ -84,11 +86,16 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
     if not products:
         return result
     items, item_rejects = _items(pl.concat(products, how="diagonal"))
+    read_by_source = dict(result.rows_by_source)
+    for frame in products:
+        source = frame[s.SOURCE][0]
+        read_by_source[source] = read_by_source.get(source, 0) + frame.height
     return ReadResult(
         ratings=result.ratings,
         rejects=pl.concat([result.rejects, item_rejects]),
         rows_read=result.rows_read + item_rejects.height,
         items=items,
+        rows_by_source=read_by_source,
     )
 
 
