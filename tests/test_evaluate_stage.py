@@ -66,6 +66,7 @@ def test_stage_writes_metrics_predictions_embeddings_plots_and_page(
 ) -> None:
     out, summary = evaluated
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        "buckets.json",
         "embeddings.parquet",
         "index.html",
         "metrics.json",
@@ -79,10 +80,13 @@ def test_stage_writes_metrics_predictions_embeddings_plots_and_page(
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics) == ["model", "baselines"]
     assert list(metrics["baselines"]) == ["biased_mf", "biases", "global_mean"]
-    assert list(metrics["model"]) == [
-        "rating", "cold_users", "cold_items", "user_activity", "item_popularity", "ranking",
-        "top_n",
+    assert list(metrics["model"]) == ["rating", "cold_users", "cold_items", "ranking", "top_n"]
+    buckets = json.loads((out / "buckets.json").read_text())
+    assert list(buckets["model"]) == ["user_activity", "item_popularity"]
+    assert list(buckets["baselines"]["biases"]["user_activity"]) == [
+        "0", "1-19", "20-49", "50-99", "100-199", "200+",
     ]  # fmt: skip
+    assert buckets["model"]["user_activity"]["0"]["n"] == 1
     assert metrics["model"]["rating"]["n"] == 4
     assert metrics["model"]["cold_users"]["n"] == 1
     assert metrics["model"]["cold_items"]["n"] == 2
@@ -131,6 +135,7 @@ def test_overview_page_compares_the_evaluated_models(
     assert summary == {"models": ["autorec"], "out": str(index)}
     page = index.read_text(encoding="utf-8")
     assert 'href="../validation/fixture/index.html"' in page
+    assert "<h2>RMSE by user activity (training ratings per user)</h2>\n<div" in page
     assert external_urls(page) == []
 
 

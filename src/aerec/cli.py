@@ -171,7 +171,7 @@ def evaluate(
 @app.command()
 def compare(
     evaluations: list[str] = typer.Argument(
-        None, help="Evaluation folders (default: every reports/evaluation/* with metrics.json)."
+        None, help="Evaluation folders (default: those with a metrics.json below --out's folder)."
     ),
     out: str = typer.Option("reports/evaluation/index.html", help="The overview page."),
     validation: str = typer.Option(
@@ -192,7 +192,7 @@ def compare(
     dirs = (
         [Path(d) for d in evaluations]
         if evaluations
-        else sorted(p.parent for p in Path(out).parent.glob(f"*/{stage.METRICS_FILE}"))
+        else sorted(p.parent for p in Path(out).parent.rglob(stage.METRICS_FILE))
     )
     if not dirs:
         raise AerecError(f"{Path(out).parent}: no evaluated model found; run `aerec evaluate`")

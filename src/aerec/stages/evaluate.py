@@ -2,7 +2,8 @@
 
 Reads build's output (data/processed) and one model directory (models/<key>)
 and writes reports/evaluation/<key>/: metrics.json (DVC metrics: the model and
-each baseline), predictions.parquet (every test pair with original ids, the
+each baseline), buckets.json (their RMSE by user-activity and item-popularity
+bucket), predictions.parquet (every test pair with original ids, the
 true and the predicted rating), embeddings.parquet (the model's codes),
 plots/*.png and index.html (the self-contained report of this model). The
 page comparing all models is `write_overview`, a stage of its own.
@@ -32,6 +33,10 @@ from aerec.scoring import (
 )
 
 METRICS_FILE = "metrics.json"
+BUCKETS_FILE = "buckets.json"
+# Bucket tables are many numbers that rarely decide anything: they go to
+# BUCKETS_FILE, so metrics.json stays a short table for `dvc metrics diff`.
+BUCKET_GROUPS = ("user_activity", "item_popularity")
 PREDICTIONS_FILE = "predictions.parquet"
 EMBEDDINGS_FILE = "embeddings.parquet"
 REPORT_FILE = "index.html"
@@ -143,7 +148,9 @@ def run(
         "model": model_metrics,
         "baselines": {name: evaluate_scorer(b, processed, cfg)[0] for name, b in baselines.items()},
     }
-    write_json(results, out_dir / METRICS_FILE)
+    headline, buckets = split_buckets(results)
+    write_json(headline, out_dir / METRICS_FILE)
+    write_json(buckets, out_dir / BUCKETS_FILE)
     write_parquet(predictions_frame(processed, pred), out_dir / PREDICTIONS_FILE)
     write_parquet(embeddings_frame(processed, *scorer.codes()), out_dir / EMBEDDINGS_FILE)
     plots = write_plots(results, processed, pred, model_dir, out_dir / PLOTS_DIR, model_dir.name)
@@ -262,7 +269,10 @@ def write_overview(
         path = Path(directory) / METRICS_FILE
         if not path.is_file():
             raise AerecError(f"{path}: not found; run `aerec evaluate` for that model first")
-        results = json.loads(path.read_text(encoding="utf-8"))
+        headline = json.loads(path.read_text(encoding="utf-8"))
+        buckets_path = Path(directory) / BUCKETS_FILE
+        buckets = json.loads(buckets_path.read_text()) if buckets_path.is_file() else {}
+        results = merge_buckets(headline, buckets)
         plot_paths = {
             title: Path(directory) / PLOTS_DIR / name
             for title, name in PLOTS.items()
@@ -272,6 +282,33 @@ def write_overview(
     page = render(evaluations, params.dataset.name, relative_href(validation_report, out.parent))
     write_text(page, out)
     return {"models": [e.key for e in evaluations], "out": str(out)}
+
+
+def split_buckets(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """({model, baselines} without the bucket tables, {model, baselines} of only them)."""
+
+    def pick(method: dict[str, Any], buckets: bool) -> dict[str, Any]:
+        return {k: v for k, v in method.items() if (k in BUCKET_GROUPS) == buckets}
+
+    def part(buckets: bool) -> dict[str, Any]:
+        baselines = results["baselines"].items()
+        return {
+            "model": pick(results["model"], buckets),
+            "baselines": {name: pick(method, buckets) for name, method in baselines},
+        }
+
+    return part(False), part(True)
+
+
+def merge_buckets(headline: dict[str, Any], buckets: dict[str, Any]) -> dict[str, Any]:
+    """Undo `split_buckets` (a missing buckets file leaves the bucket tables out)."""
+    return {
+        "model": {**headline["model"], **buckets.get("model", {})},
+        "baselines": {
+            name: {**method, **buckets.get("baselines", {}).get(name, {})}
+            for name, method in headline.get("baselines", {}).items()
+        },
+    }
 
 
 def relative_href(target: Path | None, from_dir: Path) -> str | None:
