@@ -56,10 +56,12 @@ def test_take_counts_rounds_half_up_and_leaves_one_in_train() -> None:
 
 def test_per_user_rank_orders_each_users_ratings_by_key() -> None:
     user = np.array([1, 0, 1, 0, 1], np.int32)
-    key = np.array([5, 2, 1, 2, 3])
-    rank, counts = per_user_rank(user, 3, key)
-    assert rank.tolist() == [2, 0, 0, 1, 1]  # the tie on user 0 keeps input order
+    order = np.array([4, 2, 0, 7, 3])
+    rank, counts = per_user_rank(user, 3, order)
+    assert rank.tolist() == [2, 0, 0, 1, 1]
     assert counts.tolist() == [2, 3, 0]
+    empty, none = per_user_rank(np.zeros(0, np.int32), 2, np.zeros(0, np.int64))
+    assert empty.tolist() == [] and none.tolist() == [0, 0]
 
 
 def ml100k_like(n_rows: int) -> Interactions:

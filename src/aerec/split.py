@@ -37,7 +37,7 @@ def assign_parts(
     if cfg.method == "ml100k":
         parts[ml100k_test_mask(inter.row, n_input_rows, cfg.fold)] = TEST
     elif cfg.method == "temporal":
-        rank, counts = per_user_rank(inter.user, n_users, *_latest_first(inter))
+        rank, counts = per_user_rank(inter.user, n_users, _latest_first(inter))
         parts[rank < take_counts(counts, cfg.test_fraction)[inter.user]] = TEST
     elif cfg.method == "random":
         rank, counts = per_user_rank(inter.user, n_users, rng.permutation(len(inter)))
@@ -75,27 +75,36 @@ def take_counts(counts: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def per_user_rank(
-    user: np.ndarray, n_users: int, *keys: np.ndarray
+    user: np.ndarray, n_users: int, order: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each rating's rank (0-based) among its user's ratings by ascending `keys`.
+    """Each rating's rank (0-based) among its user's ratings, by ascending `order`.
 
-    `keys` are ordered as for np.lexsort (the last is the primary key).
-    Returns the ranks and the per-user rating counts. Remaining ties keep the
-    input order (stable sort), so the result is deterministic.
+    `order` must hold distinct values in [0, 2**32), for example a permutation
+    of the ratings: (user, order) is packed into one int64 and sorted by value,
+    which numpy does several times faster than an argsort or a lexsort at 100M
+    ratings. Returns the ranks and the per-user rating counts.
     """
-    order = np.lexsort((*keys, user))
+    n = len(user)
+    order = order.astype(np.int64)
+    packed = (user.astype(np.int64) << 32) | order
+    packed.sort()
+    position = np.full(int(order.max()) + 1 if n else 0, -1, dtype=np.int64)
+    position[order] = np.arange(n)
     counts = np.bincount(user, minlength=n_users)
     starts = np.cumsum(counts) - counts
-    rank = np.empty(len(user), dtype=np.int32)
-    rank[order] = np.arange(len(user), dtype=np.int64) - starts[user[order]]
+    rank = np.empty(n, dtype=np.int32)
+    rank[position[packed & 0xFFFFFFFF]] = np.arange(n) - starts[packed >> 32]
     return rank, counts
 
 
-def _latest_first(inter: Interactions) -> tuple[np.ndarray, np.ndarray]:
-    """Sort keys putting each user's latest rating first (the later line wins a tie)."""
+def _latest_first(inter: Interactions) -> np.ndarray:
+    """Each rating's position in a global latest-first order (the later line wins a tie)."""
     if inter.timestamp is None:
         raise ValueError("temporal split needs timestamps loaded")
-    return -inter.row.astype(np.int64), -inter.timestamp
+    ordered = np.lexsort((-inter.row.astype(np.int64), -inter.timestamp))
+    position = np.empty(len(ordered), dtype=np.int64)
+    position[ordered] = np.arange(len(ordered))
+    return position
 
 
 def kfold_test_mask(
@@ -131,8 +140,8 @@ def carve_validation(
         return
     train = np.flatnonzero(parts == TRAIN)
     sub = inter.select(train)
-    keys = _latest_first(sub) if cfg.method == "temporal" else (rng.permutation(len(train)),)
-    rank, counts = per_user_rank(sub.user, n_users, *keys)
+    order = _latest_first(sub) if cfg.method == "temporal" else rng.permutation(len(train))
+    rank, counts = per_user_rank(sub.user, n_users, order)
     val = rank < take_counts(counts, cfg.val_fraction)[sub.user]
     parts[train[val]] = VAL
 

@@ -9,6 +9,8 @@ item_side.npz, stats.json, baselines.npz (parameters) and baselines.json
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +40,19 @@ _HOLDOUT_INPUT_OF = {"val": "val_foldin", "test": "test_foldin"}
 
 
 def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
-    """Build the processed dataset from `ingest_dir` into `out_dir`; return a summary."""
+    """Build the processed dataset from `ingest_dir` into `out_dir`; return a summary.
+
+    The summary's `seconds` splits the time into load, filter, split, write
+    (maps, matrices, side info) and baselines (fit and score).
+    """
     cfg = params.build
     ingest_dir, out_dir = Path(ingest_dir), Path(out_dir)
+    seconds: dict[str, float] = {}
+    lap = _lap_clock(seconds)
     temporal = cfg.split.method == "temporal"
     inter, user_map, item_map = load_interactions(ingest_dir / s.RATINGS_FILE, temporal)
     n_input = len(inter)
+    lap("load")
     if cfg.split.method == "ml100k":
         _require_no_rejects(ingest_dir / s.REJECTS_FILE)
     inter, scale = transform_ratings(inter, cfg.transform, cfg.threshold, params.dataset.scale)
@@ -51,7 +60,10 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     keep, passes = kcore(
         inter, user_map.height, item_map.height, cfg.min_user_ratings, cfg.min_item_ratings
     )
-    inter, user_map, item_map = compact(inter.select(keep), user_map, item_map)
+    if not keep.all():
+        inter = inter.select(keep)
+    inter, user_map, item_map = compact(inter, user_map, item_map)
+    lap("filter")
     if len(inter) == 0:
         raise AerecError(
             f"{ingest_dir / s.RATINGS_FILE}: no ratings left after the transform and k-core "
@@ -61,12 +73,14 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     parts = assign_parts(inter, shape[0], cfg.split, n_input)
     matrices = _part_matrices(inter, parts, shape)
     del inter, parts
+    lap("split")
 
     write_parquet(user_map, out_dir / s.USER_MAP_FILE)
     write_parquet(item_map, out_dir / s.ITEM_MAP_FILE)
     for name, matrix in matrices.items():
         save_csr(matrix, out_dir / f"{name}.npz")
     side = _write_side(ingest_dir, out_dir, cfg, user_map, item_map)
+    lap("write")
 
     clip = (scale["min"], scale["max"])
     models = fit_baselines(matrices["train"], cfg.baselines, clip)
@@ -74,6 +88,7 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     cold = _cold(matrices)
     scores = _baseline_scores(models, matrices, cold)
     write_json(scores, out_dir / s.BASELINES_FILE)
+    lap("baselines")
 
     stats = {
         "dataset": params.dataset.name,
@@ -106,7 +121,20 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
         **{name: int(m.nnz) for name, m in matrices.items()},
         "cold_users": {name: c["users"] for name, c in cold.items()},
         "rmse": {name: scores[name]["test"]["all"]["rmse"] for name in models},
+        "seconds": seconds,
     }
+
+
+def _lap_clock(seconds: dict[str, float]) -> Callable[[str], None]:
+    """A function recording the seconds since its previous call under a name."""
+    last = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        seconds[name] = round(now - last[0], 3)
+        last[0] = now
+
+    return lap
 
 
 def _require_no_rejects(path: Path) -> None:

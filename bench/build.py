@@ -1,0 +1,342 @@
+"""Benchmark: ingest-read, validate and build at 1M, 10M and Netflix size (100,480,507 ratings).
+
+Generates a Netflix-shaped ingest directory per scale straight to Parquet, in
+chunks of users (bench/out/, git-ignored): 17,770 items with a long-tailed
+(log-normal, capped) popularity, users with a log-normal activity (median 96,
+as Netflix), distinct (user, item) pairs, Netflix-like star shares and
+timestamps in 1999-2005, plus users/items side tables, empty rejects and an
+ingest summary. Netflix size has 480,189 users; smaller scales keep the items
+and shrink the users in proportion.
+
+Each stage runs in its own process, so its peak memory is its own (wait4's
+ru_maxrss): `ingest` is reading the canonical ratings.parquet (ingest's output
+is already canonical here); `validate` is aerec.stages.validate.run;
+`build` is aerec.stages.build.run with the random 90/10 split (+10 % of train to
+validation) and the default baselines. The named peer is `ingest`, the plain
+polars read of the same file: build / ingest is printed per scale, and each
+stage's growth from one scale to the next against the growth in ratings.
+
+A watchdog kills a stage whose memory passes --max-gib or when the machine's
+available memory falls below 2 GiB (the machine is shared), and reports it.
+
+    nice -n 19 .venv/bin/python bench/build.py [--scales 1000000 10000000 100480507]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from scipy.stats import norm
+
+NETFLIX_RATINGS = 100_480_507
+NETFLIX_USERS = 480_189
+NETFLIX_ITEMS = 17_770
+NETFLIX_MAX_USER_ID = 2_649_429
+TOP_ITEM_RATINGS = 232_944  # Netflix's most rated movie
+STAR_SHARES = [0.046, 0.101, 0.287, 0.336, 0.230]  # Netflix's share of each star
+TIME_SPAN = (942_278_400, 1_136_073_599)  # 1999-11-11 .. 2005-12-31
+CHUNK_RATINGS = 4_000_000
+GIB = 1 << 30
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def popularity(n_items: int, rng: np.random.Generator) -> np.ndarray:
+    """Item draw probabilities: log-normal quantiles (sigma 1.8), capped at Netflix's top share."""
+    z = norm.ppf((np.arange(n_items) + 0.5) / n_items)
+    p = np.exp(1.8 * z)
+    cap = TOP_ITEM_RATINGS / NETFLIX_RATINGS
+    for _ in range(5):
+        p = np.minimum(p / p.sum(), cap)
+    return rng.permutation(p / p.sum())
+
+
+def activity(n_users: int, n_ratings: int, n_items: int, rng: np.random.Generator) -> np.ndarray:
+    """Ratings per user: log-normal (median 96, mean ~209 as Netflix), summing to n_ratings."""
+    cap = n_items // 2
+    raw = np.clip(rng.lognormal(np.log(96), 1.25, n_users), 1, cap)
+    counts = np.clip(np.floor(raw * n_ratings / raw.sum()), 1, cap).astype(np.int64)
+    while (short := n_ratings - int(counts.sum())) != 0:
+        room = np.flatnonzero(counts < cap) if short > 0 else np.flatnonzero(counts > 1)
+        pick = rng.choice(room, size=min(abs(short), len(room)), replace=False)
+        counts[pick] += 1 if short > 0 else -1
+    return counts
+
+
+def sample_items(counts: np.ndarray, cdf: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Distinct popularity-weighted items for users with `counts` ratings each.
+
+    Returns (local user, item) keys as local_user * n_items + item, grouped by user.
+    Draws with replacement, de-duplicates, draws again for the users still
+    short, then keeps a random `counts[u]` of each user's distinct items.
+    """
+    n_items = len(cdf)
+    keys = np.zeros(0, np.int64)
+    need = counts.copy()
+    while need.sum() > 0:
+        extra = np.ceil(need * 1.3).astype(np.int64) + 2 * (need > 0)
+        users = np.repeat(np.arange(len(counts)), extra)
+        items = np.minimum(np.searchsorted(cdf, rng.random(len(users))), n_items - 1)
+        keys = np.sort(np.concatenate([keys, users * n_items + items]))
+        keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]  # np.unique, faster here
+        have = np.bincount(keys // n_items, minlength=len(counts))
+        need = np.maximum(counts - have, 0)
+    users = keys // n_items
+    order = np.lexsort((rng.random(len(keys)), users))
+    starts = np.cumsum(np.bincount(users, minlength=len(counts))) - np.bincount(users)
+    rank = np.empty(len(keys), np.int64)
+    rank[order] = np.arange(len(keys)) - starts[users[order]]
+    return keys[rank < counts[users]]
+
+
+def generate(directory: Path, n_ratings: int, seed: int = 0) -> dict:
+    """Write a Netflix-shaped ingest directory with exactly `n_ratings` ratings."""
+    rng = np.random.default_rng(seed)
+    n_users = max(1, round(NETFLIX_USERS * n_ratings / NETFLIX_RATINGS))
+    n_items = NETFLIX_ITEMS
+    cdf = np.cumsum(popularity(n_items, rng))
+    counts = activity(n_users, n_ratings, n_items, rng)
+    user_ids = np.sort(rng.choice(NETFLIX_MAX_USER_ID, n_users, replace=False) + 1)
+    user_bias = rng.normal(0, 0.4, n_users)
+    item_bias = rng.normal(0, 0.5, n_items)
+    stars_cut = np.cumsum(STAR_SHARES)[:-1]
+    directory.mkdir(parents=True, exist_ok=True)
+    schema = pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("item_id", pa.string()),
+            ("rating", pa.float32()),
+            ("timestamp", pa.int64()),
+        ]
+    )
+    histogram = np.zeros(5, np.int64)
+    item_counts = np.zeros(n_items, np.int64)
+    bounds = np.searchsorted(np.cumsum(counts), np.arange(0, n_ratings, CHUNK_RATINGS)[1:])
+    with pq.ParquetWriter(directory / "ratings.parquet", schema, compression="zstd") as writer:
+        for chunk in np.split(np.arange(n_users), bounds):
+            keys = sample_items(counts[chunk], cdf, rng)
+            users = chunk[keys // n_items]
+            items = keys % n_items
+            shuffle = rng.permutation(len(keys))
+            users, items = users[shuffle], items[shuffle]
+            # A star from a noisy user + item effect, mapped onto Netflix's star shares.
+            latent = user_bias[users] + item_bias[items] + rng.normal(0, 0.9, len(users))
+            stars = np.searchsorted(norm.ppf(stars_cut, scale=1.1), latent) + 1
+            histogram += np.bincount(stars - 1, minlength=5)
+            item_counts += np.bincount(items, minlength=n_items)
+            frame = pl.DataFrame(
+                {
+                    "user_id": pl.Series(user_ids[users]).cast(pl.String),
+                    "item_id": pl.Series(items + 1).cast(pl.String),
+                    "rating": stars.astype(np.float32),
+                    "timestamp": rng.integers(*TIME_SPAN, len(users)),
+                }
+            )
+            writer.write_table(frame.to_arrow().cast(schema))
+    _write_side_tables(directory, user_ids, n_items, rng)
+    summary = {
+        "format": "csv",
+        "inputs": ["generated"],
+        "rows_read": n_ratings,
+        "accepted": n_ratings,
+        "rejected": 0,
+        "rejected_by_reason": {},
+        "users": n_users,
+        "items": int((item_counts > 0).sum()),
+        "rating_histogram": {f"{k}.0": int(v) for k, v in enumerate(histogram, 1)},
+        "time_span": {"min": TIME_SPAN[0], "max": TIME_SPAN[1]},
+    }
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
+    rated = np.sort(item_counts[item_counts > 0])
+    return {
+        "users": n_users,
+        "items": len(rated),
+        "user_ratings_median_mean_max": [
+            float(np.median(counts)),
+            round(float(counts.mean()), 1),
+            int(counts.max()),
+        ],
+        "item_ratings_min_median_max": [int(rated[0]), float(np.median(rated)), int(rated[-1])],
+        "parquet_mib": round((directory / "ratings.parquet").stat().st_size / 2**20, 1),
+    }
+
+
+def _write_side_tables(
+    directory: Path, user_ids: np.ndarray, n_items: int, rng: np.random.Generator
+) -> None:
+    """ml-1m-like users (gender, age bucket, occupation) and items (genres), empty rejects."""
+    n_users = len(user_ids)
+    pl.DataFrame(
+        {
+            "user_id": pl.Series(user_ids).cast(pl.String),
+            "gender": rng.choice(["F", "M"], n_users),
+            "age": rng.choice([1, 18, 25, 35, 45, 50, 56], n_users),
+            "occupation": rng.integers(0, 21, n_users),
+        }
+    ).write_parquet(directory / "users.parquet")
+    genres = np.array(["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "War"])
+    picks = [genres[rng.random(len(genres)) < 0.25] for _ in range(n_items)]
+    pl.DataFrame(
+        {
+            "item_id": [str(i) for i in range(1, n_items + 1)],
+            "genres": ["|".join(p) for p in picks],
+        }
+    ).write_parquet(directory / "items.parquet")
+    pl.DataFrame(
+        schema={"source": pl.String, "line": pl.Int64, "reason": pl.String, "raw": pl.String}
+    ).write_parquet(directory / "rejects.parquet")
+
+
+def stage(name: str, scale_dir: Path) -> dict:
+    """Run one stage in this process (called in a child process by `measure`)."""
+    from aerec.config import BuildConfig, Params, SplitConfig
+
+    ingest = scale_dir / "ingest"
+    params = Params(build=BuildConfig(split=SplitConfig(method="random")))
+    if name == "generate":
+        return generate(ingest, int(scale_dir.name))
+    if name == "ingest":
+        frame = pl.read_parquet(ingest / "ratings.parquet")
+        return {"rows": frame.height}
+    if name == "validate":
+        from aerec.errors import AerecError
+        from aerec.stages import validate
+
+        try:
+            summary = validate.run(ingest, scale_dir / "validation", params)
+            return {"passed": True, **{k: summary[k] for k in list(summary)[:3]}}
+        except AerecError as exc:  # the gate failed: still measured, reported
+            return {"passed": False, "error": str(exc)[:200]}
+    if name == "build":
+        from aerec.stages import build
+
+        summary = build.run(ingest, scale_dir / "processed", params)
+        keys = ("users", "items", "train", "val", "test", "rmse", "seconds")
+        return {k: summary[k] for k in keys}
+    raise ValueError(name)
+
+
+def measure(name: str, scale_dir: Path, max_gib: float) -> dict:
+    """Run `stage(name)` in a child process: its time, process wall time, peak RSS, summary.
+
+    `stage_s` is the stage call alone; `wall_s` adds the interpreter start and imports.
+    """
+    command = [sys.executable, __file__, "--stage", name, "--scale-dir", str(scale_dir)]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    killed: list[str] = []
+    watchdog = threading.Thread(target=_watch, args=(child.pid, max_gib, killed), daemon=True)
+    watchdog.start()
+    output = child.stdout.read() if child.stdout else ""
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    result = json.loads(lines[-1][7:]) if lines else {"failed": killed or child.returncode}
+    peak = round(usage.ru_maxrss / 2**20, 2)
+    return {
+        "stage_s": result.pop("stage_s", None),
+        "wall_s": round(wall, 1),
+        "peak_gib": peak,
+        **result,
+    }
+
+
+def _watch(pid: int, max_gib: float, killed: list[str]) -> None:
+    """Kill the child if its RSS passes max_gib or the machine runs short of memory."""
+    while True:
+        try:
+            rss = _kib(Path(f"/proc/{pid}/status"), "VmRSS:") / 2**20
+            available = _kib(Path("/proc/meminfo"), "MemAvailable:") / 2**20
+        except (OSError, ValueError):
+            return
+        if rss > max_gib or available < 2:
+            killed.append(f"killed: rss {rss:.1f} GiB, available {available:.1f} GiB")
+            os.kill(pid, 9)
+            return
+        time.sleep(0.5)
+
+
+def _kib(path: Path, key: str) -> int:
+    for line in path.read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1])
+    raise ValueError(key)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scales", type=int, nargs="+", default=[1_000_000, 10_000_000, NETFLIX_RATINGS]
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "build")
+    parser.add_argument("--max-gib", type=float, default=16.0, help="kill a stage above this RSS")
+    parser.add_argument(
+        "--validate-max-ratings",
+        type=int,
+        default=20_000_000,
+        help="skip validate above this size (GX validates a pandas copy of the table)",
+    )
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--stage", help=argparse.SUPPRESS)  # child process: run one stage
+    parser.add_argument("--scale-dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        start = time.perf_counter()
+        result = stage(args.stage, args.scale_dir)
+        result["stage_s"] = round(time.perf_counter() - start, 2)
+        print("RESULT", json.dumps(result), flush=True)
+        return
+    table: dict[int, dict[str, dict]] = {}
+    for n in args.scales:
+        scale_dir = args.out / str(n)
+        rows = table.setdefault(n, {})
+        if args.regenerate or not (scale_dir / "ingest" / "summary.json").is_file():
+            rows["generate"] = measure("generate", scale_dir, args.max_gib)
+            print(f"{n:>11,} generate  {json.dumps(rows['generate'])}", flush=True)
+        stages = ["ingest", "validate", "build"]
+        if n > args.validate_max_ratings:
+            stages.remove("validate")
+            rows["validate"] = {
+                "skipped": f"above --validate-max-ratings {args.validate_max_ratings}"
+            }
+        for name in stages:
+            rows[name] = measure(name, scale_dir, args.max_gib)
+            print(f"{n:>11,} {name:<9} {json.dumps(rows[name])}", flush=True)
+        build, ingest = rows["build"], rows["ingest"]
+        if build.get("stage_s") and ingest.get("stage_s"):
+            print(
+                f"{n:>11,} build / ingest (peer: polars read): "
+                f"{build['stage_s'] / ingest['stage_s']:.1f}x time, "
+                f"{build['peak_gib'] / max(ingest['peak_gib'], 1e-9):.1f}x memory"
+            )
+    _growth(table, args.scales)
+
+
+def _growth(table: dict[int, dict[str, dict]], scales: list[int]) -> None:
+    """Each stage's growth in time and memory between consecutive scales."""
+    for small, large in itertools.pairwise(scales):
+        factor = large / small
+        for name in ("ingest", "validate", "build"):
+            a, b = table[small].get(name, {}), table[large].get(name, {})
+            if a.get("stage_s") and b.get("stage_s"):
+                print(
+                    f"growth {small:,} -> {large:,} ({factor:.1f}x ratings) {name:<9} "
+                    f"time {b['stage_s'] / a['stage_s']:.1f}x, peak memory "
+                    f"{b['peak_gib'] / a['peak_gib']:.1f}x"
+                )
+
+
+if __name__ == "__main__":
+    main()
