@@ -97,7 +97,7 @@ class BaselineConfig(StrictModel):
     reg_item: float = Field(default=5.0, ge=0)
     mf_factors: int = Field(default=10, ge=1)
     mf_reg: float = Field(default=0.1, gt=0)
-    mf_iterations: int = Field(default=15, ge=1)
+    mf_iterations: int = Field(default=10, ge=1)
     seed: int = 42
 
 
