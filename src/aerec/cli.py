@@ -248,6 +248,55 @@ def recommend(
     console.print(table)
 
 
+def _format_help() -> str:
+    from aerec.readers import FORMATS
+
+    return "\n\n".join(f"[bold]{name}[/]: {spec.help}" for name, spec in FORMATS.items())
+
+
+@app.command(
+    help="Read raw rating files into ratings.parquet, rejects.parquet, users/items.parquet "
+    f"and summary.json. gzip inputs are read as they are. Formats:\n\n{_format_help()}"
+)
+def ingest(
+    inputs: list[str] = typer.Argument(..., help="Input files or folders of the format."),
+    out: str = typer.Option(..., help="Output folder (data/interim)."),
+    format: str = typer.Option(
+        None, "--format", help="Input format (default: params dataset.format), see above."
+    ),
+    columns: str = typer.Option(
+        None, help="csv only: user=COL,item=COL,rating=COL[,timestamp=COL]."
+    ),
+    scale: str = typer.Option(
+        None, help="Rating scale MIN:MAX:STEP (default: the format's, or params with no --format)."
+    ),
+    params: str = typer.Option(
+        "params.yaml", help="Params file, read when --format is omitted (dataset.format, .scale)."
+    ),
+) -> None:
+    """Read raw rating files into the canonical tables; print a one-screen summary."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from aerec.stages import ingest as stage
+
+    fmt, default_scale = format, None
+    if fmt is None:
+        from aerec.config import load_params
+
+        dataset = load_params(params).dataset
+        fmt, default_scale = dataset.format, dataset.scale
+    summary = stage.run(
+        fmt,
+        [Path(p) for p in inputs],
+        Path(out),
+        scale=stage.parse_scale(scale) if scale else default_scale,
+        columns=stage.parse_columns(columns) if columns else None,
+    )
+    Console().print(stage.render(summary, out))
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aerec.config import RatingScale
 from aerec.errors import AerecError
-from aerec.readers.base import ReadResult
+
+if TYPE_CHECKING:  # polars stays unimported until a reader runs: `aerec --help` is fast
+    from aerec.readers.base import ReadResult
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ FORMATS: dict[str, Format] = {
     ),
 }
 
-Reader = Callable[..., ReadResult]
+Reader = Callable[..., "ReadResult"]
 
 
 def get_format(fmt: str) -> Format:

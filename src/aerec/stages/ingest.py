@@ -1,0 +1,237 @@
+"""Ingest: raw rating files of a known format -> the canonical tables and a summary.
+
+Writes into the output folder ratings.parquet (canonical, zstd, input order),
+rejects.parquet (source, line, reason, raw), users.parquet / items.parquet
+when the format carries side information, and summary.json. Everything is
+read and checked before the first file is written, so a bad input (missing
+path, empty file, a file of another format) leaves the folder untouched;
+each file is then replaced atomically. Side tables a previous run left
+behind are removed when this input has none, so they never describe other
+data.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from aerec import schema as s
+from aerec.config import RatingScale
+from aerec.errors import AerecError
+from aerec.io import write_json, write_parquet
+from aerec.readers import get_format, get_reader
+from aerec.readers.base import ReadResult
+
+if TYPE_CHECKING:
+    from rich.console import Group
+    from rich.table import Table
+
+# More distinct rating values than this (a continuous scale) are binned.
+_MAX_HISTOGRAM_VALUES = 100
+_HISTOGRAM_BINS = 10
+
+
+def run(
+    fmt: str,
+    inputs: list[Path],
+    out_dir: Path,
+    scale: RatingScale | None = None,
+    columns: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Read `inputs` as format `fmt`, write the ingest outputs to `out_dir`, return the summary.
+
+    `scale` defaults to the format's own; `columns` (canonical key -> file
+    column) is required by, and only allowed for, the `csv` format.
+    """
+    spec = get_format(fmt)
+    scale = scale or spec.scale
+    inputs = [Path(p) for p in inputs]
+    check_inputs(inputs, spec.help)
+    result = _read(fmt, inputs, scale, columns)
+    summary = summarize(fmt, inputs, scale, result)
+    _write(result, summary, Path(out_dir))
+    return summary
+
+
+def check_inputs(inputs: list[Path], expected: str) -> None:
+    """Every input exists; files are not empty. `expected` describes the format."""
+    if not inputs:
+        raise AerecError(f"ingest: no input given; expected {expected}")
+    for path in inputs:
+        if not path.exists():
+            raise AerecError(f"{path}: no such file or folder; expected {expected}")
+        if path.is_file() and path.stat().st_size == 0:
+            raise AerecError(f"{path}: empty file; expected {expected}")
+
+
+def _read(
+    fmt: str, inputs: list[Path], scale: RatingScale, columns: dict[str, str] | None
+) -> ReadResult:
+    reader = get_reader(fmt)
+    takes_columns = "columns" in inspect.signature(reader).parameters
+    if takes_columns and not columns:
+        raise AerecError(
+            f"--format {fmt}: needs --columns user=<col>,item=<col>,rating=<col>[,timestamp=<col>]"
+        )
+    if columns and not takes_columns:
+        raise AerecError(f"--columns: only for --format csv, not {fmt}; drop --columns")
+    result = reader(inputs, scale, columns=columns) if takes_columns else reader(inputs, scale)
+    if result.rows_read != result.ratings.height + result.rejects.height:
+        raise RuntimeError(
+            f"{fmt} reader: rows_read {result.rows_read} != accepted {result.ratings.height} "
+            f"+ rejected {result.rejects.height}"
+        )
+    return result
+
+
+def summarize(
+    fmt: str, inputs: list[Path], scale: RatingScale, result: ReadResult
+) -> dict[str, Any]:
+    """The ingest summary (summary.json): counts, reasons, histogram, time span, per file."""
+    ratings, rejects = result.ratings, result.rejects
+    by_reason = dict(rejects.get_column(s.REASON).value_counts().iter_rows())
+    span = ratings.select(
+        pl.col(s.TIMESTAMP).min().alias("min"), pl.col(s.TIMESTAMP).max().alias("max")
+    ).row(0, named=True)
+    return {
+        "format": fmt,
+        "inputs": [str(p) for p in inputs],
+        "scale": scale.model_dump(),
+        "rows_read": result.rows_read,
+        "accepted": ratings.height,
+        "rejected": rejects.height,
+        "rejected_by_reason": {r: by_reason[r] for r in s.REJECT_REASONS if r in by_reason},
+        "users": ratings.get_column(s.USER_ID).n_unique(),
+        "items": ratings.get_column(s.ITEM_ID).n_unique(),
+        "rating_histogram": rating_histogram(ratings.get_column(s.RATING)),
+        "time_span": span,
+        "files": _per_file(result),
+        "side": {
+            "users": None if result.users is None else result.users.height,
+            "items": None if result.items is None else result.items.height,
+        },
+    }
+
+
+def rating_histogram(ratings: pl.Series) -> dict[str, int]:
+    """Ratings per value ('3.5': n), in value order; a continuous scale in 10 bins."""
+    counts = ratings.value_counts(sort=False).sort(ratings.name)
+    if counts.height <= _MAX_HISTOGRAM_VALUES:
+        return {_label(v): n for v, n in counts.iter_rows()}
+    low, high = float(ratings.min()), float(ratings.max())
+    width = (high - low) / _HISTOGRAM_BINS
+    index = ((ratings.cast(pl.Float64) - low) / width).floor().clip(0, _HISTOGRAM_BINS - 1)
+    binned = index.value_counts(sort=False).sort(index.name)
+    return {
+        f"[{_label(low + i * width)}, {_label(low + (i + 1) * width)})": n
+        for i, n in ((int(i), n) for i, n in binned.iter_rows())
+    }
+
+
+def _label(value: float) -> str:
+    return str(round(float(value), 6))
+
+
+def _per_file(result: ReadResult) -> dict[str, dict[str, int]]:
+    """rows_read / accepted / rejected per input file; accepted = read - rejected."""
+    rejected = dict(result.rejects.get_column(s.SOURCE).value_counts().iter_rows())
+    return {
+        source: {
+            "rows_read": rows,
+            "accepted": rows - rejected.get(source, 0),
+            "rejected": rejected.get(source, 0),
+        }
+        for source, rows in result.rows_by_source.items()
+    }
+
+
+def _write(result: ReadResult, summary: dict[str, Any], out_dir: Path) -> None:
+    """Write every output atomically; summary.json last, as the mark of a complete run."""
+    (out_dir / s.INGEST_SUMMARY_FILE).unlink(missing_ok=True)
+    write_parquet(result.ratings, out_dir / s.RATINGS_FILE)
+    write_parquet(result.rejects, out_dir / s.REJECTS_FILE)
+    for table, name in ((result.users, s.USERS_FILE), (result.items, s.ITEMS_FILE)):
+        if table is None:
+            (out_dir / name).unlink(missing_ok=True)
+        else:
+            write_parquet(table, out_dir / name)
+    write_json(summary, out_dir / s.INGEST_SUMMARY_FILE)
+
+
+def parse_scale(text: str) -> RatingScale:
+    """'MIN:MAX:STEP' (or 'MIN:MAX', step 1) as a RatingScale; bad text is a user error."""
+    parts = text.split(":")
+    try:
+        numbers = [float(p) for p in parts]
+        if len(numbers) not in (2, 3):
+            raise ValueError("expected 2 or 3 numbers")
+        return RatingScale(
+            min=numbers[0], max=numbers[1], step=numbers[2] if len(parts) == 3 else 1
+        )
+    except ValueError as exc:
+        raise AerecError(
+            f"--scale {text!r}: {str(exc).splitlines()[0]}; give MIN:MAX:STEP, e.g. 0.5:5:0.5"
+        ) from exc
+
+
+def parse_columns(text: str) -> dict[str, str]:
+    """'user=a,item=b,rating=c' as a dict; a part without '=' is a user error."""
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise AerecError(
+                f"--columns {text!r}: {part!r} is not KEY=COLUMN; "
+                "give user=COL,item=COL,rating=COL[,timestamp=COL]"
+            )
+        out[key.strip()] = value.strip()
+    return out
+
+
+def render(summary: dict[str, Any], out_dir: str | Path) -> Group:
+    """The one-screen summary the CLI prints: counts, reasons, histogram, time span."""
+    from rich.console import Group
+    from rich.table import Table
+
+    span = summary["time_span"]
+    when = "unknown"
+    if span["min"] is not None:
+        when = f"{_date(span['min'])} .. {_date(span['max'])}"
+    head = (
+        f"[bold]ingest[/] {summary['format']}: {summary['rows_read']:,} rows read, "
+        f"[green]{summary['accepted']:,} accepted[/], "
+        f"{'[red]' if summary['rejected'] else ''}{summary['rejected']:,} rejected"
+        f"{'[/]' if summary['rejected'] else ''}\n"
+        f"  {summary['users']:,} users, {summary['items']:,} items; time span {when}"
+    )
+    side = ", ".join(f"{k} table {v:,} rows" for k, v in summary["side"].items() if v is not None)
+    lines = [head + (f"; {side}" if side else "")]
+    if summary["rejected_by_reason"]:
+        reasons = Table("reject reason", "rows", box=None, padding=(0, 2))
+        for reason, n in summary["rejected_by_reason"].items():
+            reasons.add_row(reason, f"{n:,}")
+        lines.append(reasons)
+    lines.append(_histogram_table(summary["rating_histogram"], summary["accepted"]))
+    lines.append(f"  -> {out_dir}")
+    return Group(*lines)
+
+
+def _histogram_table(histogram: dict[str, int], total: int) -> Table:
+    from rich.table import Table
+
+    table = Table("rating", "rows", "", box=None, padding=(0, 2))
+    widest = max(histogram.values(), default=0)
+    for value, n in histogram.items():
+        bar = "█" * round(30 * n / widest) if widest else ""
+        share = f"{n / total:.1%}" if total else ""
+        table.add_row(value, f"{n:,}", f"{bar} {share}")
+    return table
+
+
+def _date(seconds: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%d")
