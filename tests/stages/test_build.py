@@ -108,6 +108,34 @@ def test_cold_ratings_are_predicted_by_the_fallback_and_scored_apart(tmp_path: P
         assert model.predict(np.array([3]), np.array([0])).tolist() == [27 / 8]
 
 
+def test_ml100k_split_after_the_real_ingest_follows_the_inter_file_lines(tmp_path: Path) -> None:
+    """The ingest -> build contract: ratings.parquet keeps the .inter line order.
+
+    200,000 shuffled lines, so that a reordering between ingest's batches shows.
+    """
+    from aerec.stages import ingest
+
+    n = 200_000
+    cells = np.random.default_rng(0).permutation(n)
+    users, items = cells % 1000 + 1, cells // 1000 + 1
+    text = "".join(
+        f"{u}\t{i}\t{1 + k % 5}\t{880000000 + k}\n"
+        for k, (u, i) in enumerate(zip(users, items, strict=True))
+    )
+    inter = tmp_path / "raw" / "toy.inter"
+    inter.parent.mkdir()
+    inter.write_text("user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + text)
+    ingest.run("recbole", [inter], tmp_path / "interim")
+    run(tmp_path / "interim", tmp_path / "p", params(method="ml100k", fold=3, val_fraction=0))
+    user_map, item_map = load_maps(tmp_path / "p")
+    test = load_csr(tmp_path / "p" / "test.npz").tocoo()
+    got_users = user_map.get_column(s.USER_ID).to_numpy()[test.row].astype(int)
+    got_items = item_map.get_column(s.ITEM_ID).to_numpy()[test.col].astype(int)
+    got = np.sort(got_users * 10**6 + got_items)
+    block = slice(2 * n // 5, 3 * n // 5)  # lines 80,001-120,000: fold 3
+    assert np.array_equal(got, np.sort(users[block] * 10**6 + items[block]))
+
+
 @pytest.mark.parametrize("method", ["random", "temporal", "kfold", "user_holdout"])
 def test_every_split_keeps_every_rating_exactly_once(tmp_path: Path, method: str) -> None:
     rng = np.random.default_rng(1)
