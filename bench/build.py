@@ -230,7 +230,9 @@ def stage(name: str, scale_dir: Path) -> dict:
 def measure(name: str, scale_dir: Path, max_gib: float) -> dict:
     """Run `stage(name)` in a child process: its time, process wall time, peak RSS, summary.
 
-    `stage_s` is the stage call alone; `wall_s` adds the interpreter start and imports.
+    `stage_s` is the stage call alone; `wall_s` adds the interpreter start and
+    imports; `cpu_s` is the process's user + system CPU time, which other load
+    on the shared machine inflates much less than wall time.
     """
     command = [sys.executable, __file__, "--stage", name, "--scale-dir", str(scale_dir)]
     start = time.perf_counter()
@@ -245,9 +247,11 @@ def measure(name: str, scale_dir: Path, max_gib: float) -> dict:
     lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
     result = json.loads(lines[-1][7:]) if lines else {"failed": killed or child.returncode}
     peak = round(usage.ru_maxrss / 2**20, 2)
+    cpu = round(usage.ru_utime + usage.ru_stime, 1)
     return {
         "stage_s": result.pop("stage_s", None),
         "wall_s": round(wall, 1),
+        "cpu_s": cpu,
         "peak_gib": peak,
         **result,
     }
@@ -333,7 +337,8 @@ def _growth(table: dict[int, dict[str, dict]], scales: list[int]) -> None:
             if a.get("stage_s") and b.get("stage_s"):
                 print(
                     f"growth {small:,} -> {large:,} ({factor:.1f}x ratings) {name:<9} "
-                    f"time {b['stage_s'] / a['stage_s']:.1f}x, peak memory "
+                    f"time {b['stage_s'] / a['stage_s']:.1f}x, cpu {b['cpu_s'] / a['cpu_s']:.1f}x, "
+                    f"peak memory "
                     f"{b['peak_gib'] / a['peak_gib']:.1f}x"
                 )
 
