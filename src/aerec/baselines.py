@@ -28,7 +28,6 @@ from aerec.config import BaselineConfig
 from aerec.errors import AerecError
 from aerec.io import atomic_path
 
-BASELINES = ("global_mean", "biases", "biased_mf")
 _FIELDS = ("mu", "user_bias", "item_bias", "user_factors", "item_factors", "clip")
 _PREDICT_CHUNK = 1 << 20
 
