@@ -350,6 +350,9 @@ def test_missing_input_is_one_user_error(tmp_path: Path) -> None:
     (tmp_path / s.INGEST_SUMMARY_FILE).write_text("{not json")
     with pytest.raises(AerecError, match=r"summary\.json: not valid JSON"):
         validate(tmp_path, STARS, CFG, now=NOW)
+    (tmp_path / s.INGEST_SUMMARY_FILE).write_text('{"rows_read": "30", "rejected": 0}')
+    with pytest.raises(AerecError, match=r"summary\.json: key 'rows_read' must be a count"):
+        validate(tmp_path, STARS, CFG, now=NOW)
 
 
 def test_runs_offline_and_writes_nothing_outside_its_input(

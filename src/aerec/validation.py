@@ -126,6 +126,13 @@ def load_ingest(ingest_dir: Path) -> Ingest:
         raise AerecError(f"{summary_path}: not valid JSON ({exc}); re-run `aerec ingest`") from exc
     if not isinstance(summary, dict):
         raise AerecError(f"{summary_path}: expected a JSON object; re-run `aerec ingest`")
+    for key in ("rows_read", "rejected"):
+        value = summary.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise AerecError(
+                f"{summary_path}: key '{key}' must be a count (a whole number >= 0), "
+                f"got {value!r}; re-run `aerec ingest`"
+            )
     rejects_path = ingest_dir / s.REJECTS_FILE
     return Ingest(
         ratings=_read_parquet(ingest_dir / s.RATINGS_FILE),
@@ -175,8 +182,8 @@ def derive_tables(ingest: Ingest) -> dict[str, pl.DataFrame]:
         .with_columns((pl.col(COUNT) / ratings.height).alias(SHARE))
         .sort(s.RATING)
     )
-    read = ingest.summary.get("rows_read") or 0
-    rejected = ingest.summary.get("rejected") or 0
+    read = ingest.summary.get("rows_read", 0)
+    rejected = ingest.summary.get("rejected", 0)
     tables[PROFILE] = pl.DataFrame(
         {
             RATING_MEAN: [ratings[s.RATING].mean()],

@@ -137,6 +137,16 @@ def test_error_failures_raise_one_line_after_writing_the_report(tmp_path: Path) 
     assert (out / "index.html").is_file() and (out / "result.json").is_file()
 
 
+def test_a_table_without_the_canonical_columns_still_gets_its_report(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    folder = ingest(tmp_path, ratings().drop(s.TIMESTAMP).with_columns(pl.col(s.RATING).cast(str)))
+    with pytest.raises(AerecError, match=r"columns\[schema\], types\[schema\.rating\]"):
+        run(folder, out, PARAMS, now=NOW)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert "lacks the canonical columns or types" in html
+    assert "not evaluated: " in html
+
+
 def test_warnings_alone_pass(tmp_path: Path) -> None:
     one_rating = ratings([("newcomer", "i3", 4.0, T0)])
     summary = run(ingest(tmp_path, one_rating), tmp_path / "report", PARAMS, now=NOW)

@@ -167,7 +167,9 @@ def canonicalize(
     typed = _typed(pl.concat(tagged, how="vertical"), scale, timestamp_divisor, extra)
     bad = pl.col(s.REASON).is_not_null()
     # Text columns only where a reject needs them: good rows carry nulls.
-    text = [s.SOURCE, s.RAW] + ([s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP] if raw_text else [])
+    text = [s.SOURCE, s.RAW] + (
+        [s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP] if raw_text is not None else []
+    )
     batches = typed.select(
         *_typed_columns(extra),
         _FILE_INDEX,

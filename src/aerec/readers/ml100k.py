@@ -65,7 +65,7 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
             if kind != DATA:
                 continue
             frame = split_fields(
-                scan_lines(local, str(path)), "\t", [s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP]
+                scan_lines(local, path.name), "\t", [s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP]
             )
             check_head(frame, path, _RATINGS_LAYOUT, scale)
             records.append(frame)
@@ -75,8 +75,8 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
                 f"expected {DATA} ({_RATINGS_LAYOUT}) or a u1..u5 split"
             )
         result = canonicalize(records, scale)
-        users = [SideFile(lo, str(p)) for p, lo, k in pairs if k == USERS]
-        items = [SideFile(lo, str(p)) for p, lo, k in pairs if k == ITEMS]
+        users = [SideFile(lo, p) for p, lo, k in pairs if k == USERS]
+        items = [SideFile(lo, p) for p, lo, k in pairs if k == ITEMS]
         return with_side(
             result,
             read_side(users, USERS_LAYOUT) if users else None,

@@ -103,15 +103,13 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
             )
         records = []
         for path, local in rating_files:
-            frame = ratings_records(local, str(path))
+            frame = ratings_records(local, path.name)
             check_head(frame, path, _RATINGS_LAYOUT, scale)
             records.append(frame)
         result = canonicalize(records, scale, raw_text=raw_text())
         side = {
             kind: [
-                SideFile(lo, str(p))
-                for p, lo, k in zip(files, plain, kinds, strict=True)
-                if k == kind
+                SideFile(lo, p) for p, lo, k in zip(files, plain, kinds, strict=True) if k == kind
             ]
             for kind in (USERS, MOVIES)
         }
@@ -190,19 +188,18 @@ def ratings_records(local: Path, source: str) -> pl.LazyFrame:
         truncate_ragged_lines=True,
         missing_columns="insert",
     ).with_columns(pl.col(s.LINE).cast(pl.Int64))
-    fast = pl.col(_COLON_FIELDS[0]).alias(s.USER_ID), pl.col(_COLON_FIELDS[2]).alias(s.ITEM_ID)
+    # A plain line has all four fields, so a null (polars' empty field) is "".
+    canonical = zip(_RATING_NAMES, _COLON_FIELDS[::2], strict=True)
     plain = fields.select(
         pl.lit(source).alias(s.SOURCE),
         s.LINE,
         pl.lit(None, dtype=pl.String).alias(s.RAW),
-        *fast,
-        pl.col(_COLON_FIELDS[4]).alias(s.RATING),
-        pl.col(_COLON_FIELDS[6]).alias(s.TIMESTAMP),
+        *(pl.col(field).fill_null("").alias(name) for name, field in canonical),
         pl.lit(True).alias(FIELDS_OK),
     )
-    # A blank line has no first field; a plain line always has one.
+    # A blank line has an empty first field; a plain line never has (see _PLAIN_LINE).
     if odd.is_empty():
-        return plain.filter(pl.col(s.USER_ID).is_not_null())
+        return plain.filter(pl.col(s.USER_ID) != "")
     slow = split_fields(
         scan_lines(local, source).filter(pl.col(s.LINE).is_in(odd.implode())),
         SEPARATOR,
@@ -224,7 +221,7 @@ def _merge_in_line_order(plain: pl.LazyFrame, slow: pl.DataFrame) -> pl.LazyFram
             how="left",
             maintain_order="left",
         )
-        .filter(odd | pl.col(s.USER_ID).is_not_null())
+        .filter(odd | (pl.col(s.USER_ID) != ""))
         .select(
             s.LINE,
             *(

@@ -125,7 +125,7 @@ def _inter_records(path: Path, local: Path, scale: RatingScale) -> pl.LazyFrame:
             f"{path}: header has no {', '.join(missing)} column (found {', '.join(names)}); "
             "expected user_id, item_id, rating [timestamp]"
         )
-    lines = scan_lines(local, str(path), skip_header=True)
+    lines = scan_lines(local, path.name, skip_header=True)
     fields = split_fields(lines, "\t", [n if n in _CANONICAL else None for n in names])
     # RecBole writes `float` timestamps; whole seconds may carry a '.0'.
     frame = fields.with_columns(pl.col(s.TIMESTAMP).str.replace(r"^\s*(\d+)\.0*\s*$", "$1"))
@@ -142,7 +142,7 @@ def _side(files: list[tuple[Path, Path]], id_column: str) -> SideTable | None:
     for other, other_local in files[1:]:
         if _layout(other, header(other_local, other), id_column).schema != layout.schema:
             raise AerecError(f"{other}: header differs from {path}; give files of one layout")
-    return read_side([SideFile(lo, str(p)) for p, lo in files], layout)
+    return read_side([SideFile(lo, p) for p, lo in files], layout)
 
 
 def _layout(path: Path, columns: list[tuple[str, str]], id_column: str) -> Layout:

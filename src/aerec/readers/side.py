@@ -34,10 +34,15 @@ _UTF8_BOM = "\ufeff"
 
 @dataclass(frozen=True)
 class SideFile:
-    """A side file to read: the path to open (maybe a gunzipped copy) and its name."""
+    """A side file to read: the path to open (maybe a gunzipped copy) and the input's path."""
 
     local: Path
-    source: str
+    path: Path
+
+    @property
+    def source(self) -> str:
+        """The name rejects give as their source, as for rating files."""
+        return self.path.name
 
 
 @dataclass(frozen=True)
@@ -126,10 +131,10 @@ def _parse_line(line: str, layout: Layout) -> tuple[tuple[Any, ...], str | None]
 
 def _check_file(file: SideFile, layout: Layout, rows_read: int, kept: int) -> None:
     if rows_read == 0:
-        raise AerecError(f"{file.source}: empty file; expected {layout.name}")
+        raise AerecError(f"{file.path}: empty file; expected {layout.name}")
     if kept == 0:
         raise AerecError(
-            f"{file.source}: no line reads as {layout.name}; check the file and --format"
+            f"{file.path}: no line reads as {layout.name}; check the file and --format"
         )
 
 

@@ -103,7 +103,7 @@ def _csv_records(path: Path, local: Path, mapping: dict[str, str]) -> pl.LazyFra
     column = {name: internal[found.index(name)] for name in mapping.values()}
     present = pl.any_horizontal(pl.col(c).is_not_null() for c in internal)
     return frame.filter(present | pl.col(_EXTRA).is_not_null()).select(
-        pl.lit(str(path)).alias(s.SOURCE),
+        pl.lit(path.name).alias(s.SOURCE),
         pl.col(s.LINE).cast(pl.Int64),
         pl.concat_str([pl.col(c).fill_null("") for c in internal], separator=separator).alias(
             s.RAW
@@ -125,7 +125,7 @@ def _parquet_records(path: Path, local: Path, mapping: dict[str, str]) -> pl.Laz
         raise error
     as_text = {canonical: _as_text(name, schema[name]) for canonical, name in mapping.items()}
     return frame.with_row_index(s.LINE, offset=1).select(
-        pl.lit(str(path)).alias(s.SOURCE),
+        pl.lit(path.name).alias(s.SOURCE),
         pl.col(s.LINE).cast(pl.Int64),
         pl.concat_str([e.fill_null("") for e in as_text.values()], separator=",").alias(s.RAW),
         *_canonical({}, mapping, as_text),
