@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from tests.browser import distinct_colours, external_urls, screenshot
 from tests.evaluation_fixture import write_items, write_processed
 
+from aerec.cli import main
 from aerec.config import Params, TrainConfig
 from aerec.errors import AerecError
 from aerec.scoring import load_baseline_scorers, load_model_scorer, load_processed
@@ -157,23 +157,31 @@ def test_a_model_trained_on_other_matrices_is_refused(
         load_model_scorer(trained[1], other, fallback)
 
 
-def _aerec(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    code = "from aerec.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+def _aerec(
+    args: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> tuple[int, str, str]:
+    """Run `aerec ARGS` in-process through main() (its error handling): (code, out, err)."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", ["aerec", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out = capsys.readouterr()
+    return exited.value.code or 0, out.out, out.err
 
 
-def test_recommend_command_for_known_and_unknown_users(trained: tuple[Path, Path]) -> None:
+def test_recommend_command_for_known_and_unknown_users(
+    trained: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     processed, model_dir = trained
     root = processed.parent
     (root / "params.yaml").write_text("dataset: {name: fixture}\n")
     items = write_items(root / "items.parquet")
     common = ["--data", str(processed), "--model-dir", str(model_dir), "--items", str(items)]
-    unknown = _aerec(["recommend", "--user", "nobody", "-n", "2", *common], root)
-    assert unknown.returncode == 0, unknown.stderr
-    assert "user 'nobody' is not in the training data" in unknown.stdout
-    assert "Zero" in unknown.stdout
-    neither = _aerec(["recommend", *common], root)
-    assert neither.returncode == 2
-    assert neither.stderr == "aerec: error: recommend: give exactly one of --user ID or --all\n"
+    code, out, err = _aerec(["recommend", "--user", "nobody", "-n", "2", *common], root,
+                            monkeypatch, capsys)  # fmt: skip
+    assert code == 0, err
+    assert "user 'nobody' is not in the training data" in out
+    assert "Zero" in out
+    code, out, err = _aerec(["recommend", *common], root, monkeypatch, capsys)
+    assert code == 2
+    assert err == "aerec: error: recommend: give exactly one of --user ID or --all\n"

@@ -1,4 +1,4 @@
-"""The evaluation plots and the self-contained HTML page, opened offline in headless Chromium."""
+"""The evaluation plots and the self-contained HTML page (Chromium: see the stage test)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
-from tests.browser import distinct_colours, external_urls, screenshot
+from tests.browser import external_urls
 
 from aerec import evaluation_report, plots
 
@@ -90,16 +89,3 @@ def test_external_urls_finds_what_would_leave_the_page() -> None:
         "https://x/y.css",
         "https://i/p.png",
     ]
-
-
-@pytest.mark.slow
-def test_page_renders_offline_in_headless_chromium(tmp_path: Path) -> None:
-    evaluation = evaluation_report.ModelEvaluation(
-        "deep_ae", {"model": _method(0.9), "baselines": {"global_mean": _method(1.1)}},
-        _plots(tmp_path),
-    )  # fmt: skip
-    page = tmp_path / "index.html"
-    page.write_text(evaluation_report.render([evaluation], "ml-100k", None), encoding="utf-8")
-    png = tmp_path / "shot.png"
-    screenshot(page, png)
-    assert distinct_colours(png) > 50
