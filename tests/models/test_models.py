@@ -1,0 +1,184 @@
+"""Every registered model on a tiny fixture: the loss falls, shapes, save/load, sparse paths."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+import yaml
+from tests.train_fixture import TINY_BLOCKS, write_tiny
+
+from aerec.config import TrainConfig
+from aerec.errors import AerecError
+from aerec.models import REGISTRY, build_model, model_config
+from aerec.models.base import DataSpec, RatingData, SparseRows, Targets, sampled_mm, sparse_mm
+from aerec.train import (
+    _val_recall,
+    encode,
+    fit,
+    load_checkpoint,
+    load_training_data,
+    predict,
+    predict_pairs,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = sorted(REGISTRY)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each model trained 8 epochs on the fixture; model key -> output folder."""
+    data = load_training_data(data_dir)
+    out = {}
+    for key in KEYS:
+        cfg = TrainConfig(model=key, epochs=8, batch_size=8, lr=1e-2, patience=0, device="cpu")
+        out[key] = tmp_path_factory.mktemp(key)
+        fit(key, TINY_BLOCKS[key], cfg, data, out[key], log=False)
+    return out
+
+
+def test_every_registered_model_has_a_tiny_block_and_a_params_block() -> None:
+    assert set(TINY_BLOCKS) == set(REGISTRY)
+    models = yaml.safe_load((ROOT / "params.yaml").read_text())["models"]
+    assert set(models) == set(REGISTRY)
+    for key, block in models.items():
+        model_config(key, block)
+
+
+def test_unknown_model_key_or_field_is_one_clear_error() -> None:
+    with pytest.raises(AerecError, match=r"models.autorec.hiden: unknown key"):
+        model_config("autorec", {"hiden": 5})
+    with pytest.raises(AerecError, match="unknown model 'nope'"):
+        model_config("nope", {})
+    with pytest.raises(AerecError, match="activation 'gelu' is not one of"):
+        model_config("deep_ae", {"activation": "gelu"})
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_training_loss_falls(key: str, trained: dict[str, Path]) -> None:
+    _, info = load_checkpoint(trained[key] / "checkpoint.pt")
+    losses = [row["train_loss"] for row in info["history"]]
+    assert len(losses) == 8
+    assert max(losses[-2:]) < losses[0]
+    if key != "vae":  # the multinomial NLL is bounded below far from 0 on 20 items
+        assert losses[-1] < 0.8 * losses[0]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_prediction_and_code_shapes(key: str, trained: dict[str, Path], data_dir: Path) -> None:
+    model, _ = load_checkpoint(trained[key] / "checkpoint.pt")
+    data = load_training_data(data_dir)
+    side = {"user_side": data.user_side, "item_side": data.item_side}
+    dense = predict(model, data.train, np.array([3, 0, 7]), **side)
+    assert dense.shape == (3, 20)
+    pairs = predict_pairs(model, data.train, np.array([7, 3, 3]), np.array([1, 2, 2]), **side)
+    assert pairs.shape == (3,)
+    # The pair path and the dense path compute the same outputs.
+    np.testing.assert_allclose(pairs, [dense[2, 1], dense[0, 2], dense[0, 2]], rtol=1e-5, atol=1e-5)
+    rows = np.arange(4)
+    codes = encode(model, data.train, rows, **side)
+    assert codes.shape[0] == 4 and codes.ndim == 2
+    if model.likelihood != "multinomial":
+        assert dense.min() >= 1.0 and dense.max() <= 5.0
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_loaded_model_reproduces_the_validation_score_of_training(
+    key: str, trained: dict[str, Path], data_dir: Path
+) -> None:
+    model, info = load_checkpoint(trained[key] / "checkpoint.pt")
+    best = info["history"][info["best_epoch"] - 1]
+    data = load_training_data(data_dir)
+    side = {"user_side": data.user_side, "item_side": data.item_side}
+    if model.likelihood == "multinomial":
+        rating = RatingData(data.train)
+        val = SparseRows.from_scipy(data.val)
+        assert _val_recall(model, rating, val) == best["val_recall20"]
+        return
+    val = data.val.tocoo()
+    pred = predict_pairs(model, data.train, val.row, val.col, **side)
+    rmse = math.sqrt(float(np.mean((pred.astype(np.float64) - val.data) ** 2)))
+    assert rmse == pytest.approx(best["val_rmse"], rel=1e-6)
+    assert info["best_score"] == best["val_rmse"]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_sampled_outputs_equal_the_dense_outputs_at_the_same_entries(
+    key: str, data_dir: Path
+) -> None:
+    data = load_training_data(data_dir)
+    torch.manual_seed(0)
+    model = build_model(key, TINY_BLOCKS[key], data.spec()).eval()
+    rating = RatingData(data.train, "cpu", data.user_side, data.item_side)
+    rows = torch.tensor([0, 5, 2])
+    batch = model.make_batch(rating, rows)
+    with torch.no_grad():
+        dense = model(batch, Targets())
+        sampled = model(batch, Targets(pattern=batch.observed))
+        cols = torch.tensor([4, 1])
+        some = model(batch, Targets(columns=cols))
+    obs = batch.observed
+    torch.testing.assert_close(sampled, dense[obs.row_ids(), obs.indices], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(some, dense[:, cols], rtol=1e-5, atol=1e-5)
+
+
+def test_sparse_kernels_match_dense_autograd() -> None:
+    gen = torch.Generator().manual_seed(0)
+    dense = torch.rand(5, 7, generator=gen) * (torch.rand(5, 7, generator=gen) < 0.4)
+    sparse = SparseRows.from_scipy(_csr(dense.numpy()))
+    weight = torch.randn(7, 3, generator=gen, requires_grad=True)
+    left = torch.randn(5, 3, generator=gen, requires_grad=True)
+    ref_w, ref_l = weight.detach().clone().requires_grad_(), left.detach().clone().requires_grad_()
+
+    out = sparse_mm(sparse, weight)
+    ref = dense @ ref_w
+    torch.testing.assert_close(out, ref)
+    sampled = sampled_mm(left, weight, sparse)
+    ref_sampled = (ref_l @ ref_w.t())[sparse.row_ids(), sparse.indices]
+    torch.testing.assert_close(sampled, ref_sampled)
+    (out.sum() + (sampled * torch.arange(sampled.numel())).sum()).backward()
+    (ref.sum() + (ref_sampled * torch.arange(sampled.numel())).sum()).backward()
+    torch.testing.assert_close(weight.grad, ref_w.grad)
+    torch.testing.assert_close(left.grad, ref_l.grad)
+
+
+def test_sparse_rows_select_keep_and_hstack() -> None:
+    a = SparseRows.from_scipy(_csr(np.array([[1, 0, 2], [0, 0, 0], [0, 3, 0]], np.float32)))
+    b = SparseRows.from_scipy(_csr(np.array([[0, 5], [6, 0], [0, 0]], np.float32)))
+    assert a.select(torch.tensor([2, 0, 2])).to_dense().tolist() == [
+        [0, 3, 0],
+        [1, 0, 2],
+        [0, 3, 0],
+    ]
+    assert a.keep(a.values > 1).to_dense().tolist() == [[0, 0, 2], [0, 0, 0], [0, 3, 0]]
+    assert a.hstack(b).to_dense().tolist() == [[1, 0, 2, 0, 5], [0, 0, 0, 6, 0], [0, 3, 0, 0, 0]]
+
+
+def test_user_mean_fill_equals_a_dense_filled_input() -> None:
+    train = np.array([[4, 0, 2], [0, 5, 0], [1, 0, 0], [0, 0, 0]], np.float32)
+    data = RatingData(_csr(train))
+    means = np.array([3.0, 5.0, 1.0, 3.0], np.float32)  # no ratings: the global mean 12/4
+    np.testing.assert_allclose(data.user_mean.numpy(), means, rtol=1e-6)
+    filled = np.where(train > 0, train, means[:, None]).astype(np.float32)
+    for orientation, inputs in (("user", filled), ("item", filled.T.copy())):
+        block = {"hidden": 4, "orientation": orientation, "fill": "user_mean"}
+        model = build_model("autorec", block, DataSpec(4, 3)).eval()
+        batch = model.make_batch(data, torch.arange(inputs.shape[0]))
+        with torch.no_grad():
+            code = model.encode(batch)
+            expected = torch.sigmoid(torch.from_numpy(inputs) @ model.enc_weight + model.enc_bias)
+        torch.testing.assert_close(code, expected)
+
+
+def _csr(array: np.ndarray) -> sp.csr_matrix:
+    return sp.csr_matrix(array)

@@ -1,0 +1,353 @@
+"""The training loop: resume equals an uninterrupted run, determinism, checkpoints, noise."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from tests.train_fixture import TINY_BLOCKS, write_tiny
+
+from aerec import train as train_module
+from aerec.config import TrainConfig
+from aerec.errors import AerecError
+from aerec.models import build_model
+from aerec.models.base import RatingData, SparseRows
+from aerec.train import (
+    corrupter,
+    fit,
+    load_checkpoint,
+    load_training_data,
+    predict,
+    read_checkpoint,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING = ("seconds", "ratings_per_s")
+
+
+def _cfg(**overrides: Any) -> TrainConfig:
+    base = {"epochs": 6, "batch_size": 8, "lr": 1e-2, "patience": 0, "device": "cpu"}
+    return TrainConfig(**{**base, **overrides})
+
+
+def _without_timing(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in history]
+
+
+def _assert_same_run(a: Path, b: Path) -> None:
+    """Two checkpoints hold the same result: history, best and last weights, optimizer."""
+    ca, cb = read_checkpoint(a / "checkpoint.pt"), read_checkpoint(b / "checkpoint.pt")
+    assert _without_timing(ca["history"]) == _without_timing(cb["history"])
+    for name in ("epoch", "best_epoch", "best_score", "bad_epochs", "done"):
+        assert ca[name] == cb[name], name
+    for state in ("model_state",):
+        assert ca[state].keys() == cb[state].keys()
+        for key in ca[state]:
+            assert torch.equal(ca[state][key], cb[state][key]), key
+    for key, value in ca["resume"]["model"].items():
+        assert torch.equal(value, cb["resume"]["model"][key]), key
+    opt_a, opt_b = ca["resume"]["optimizer"]["state"], cb["resume"]["optimizer"]["state"]
+    for idx, slots in opt_a.items():
+        for slot, value in slots.items():
+            assert torch.equal(value, opt_b[idx][slot]), (idx, slot)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.mark.parametrize(
+    ("key", "overrides"),
+    [
+        ("autorec", {"noise": "masking", "noise_level": 0.3}),
+        ("vae", {}),  # dropout, sampling and the anneal step must all resume
+        ("deep_ae", {"optimizer": "sgd", "lr_step": 2, "lr_gamma": 0.5, "patience": 2}),
+    ],
+)
+def test_interrupted_then_resumed_equals_uninterrupted(
+    key: str, overrides: dict[str, Any], data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    data = load_training_data(data_dir)
+    cfg = _cfg(model=key, **overrides)
+    block = TINY_BLOCKS[key]
+    fit(key, block, cfg, data, tmp_path / "straight", log=False)
+
+    real_write = train_module._write_history
+    calls = {"n": 0}
+
+    def interrupt_after_three(path: Path, history: list) -> None:
+        real_write(path, history)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_write_history", interrupt_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        fit(key, block, cfg, data, tmp_path / "resumed", log=False)
+    monkeypatch.setattr(train_module, "_write_history", real_write)
+    assert read_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["epoch"] == 3
+    summary = fit(key, block, cfg, data, tmp_path / "resumed", log=False)
+    assert summary["resumed_from_epoch"] == 3
+    _assert_same_run(tmp_path / "straight", tmp_path / "resumed")
+    if key == "vae":
+        model, _ = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+        assert int(model.anneal_step) > 0
+
+
+def _params_file(path: Path, epochs: int) -> Path:
+    path.write_text(
+        "train:\n"
+        f"  model: autorec\n  epochs: {epochs}\n  batch_size: 16\n  lr: 0.003\n"
+        "  patience: 0\n  device: cpu\n  threads: 1\n"
+        "models:\n  autorec:\n    hidden: 48\n"
+    )
+    return path
+
+
+def _wait_for_epoch(ckpt: Path, proc: subprocess.Popen, epoch: int) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "training ended before it could be interrupted"
+        if ckpt.exists():
+            done = read_checkpoint(ckpt)["epoch"]
+            if done >= epoch:
+                return done
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint in time")
+
+
+@pytest.mark.slow
+def test_cli_survives_sigint_and_kill_9_with_the_uninterrupted_result(tmp_path: Path) -> None:
+    data = write_tiny(tmp_path / "data", n_users=120, n_items=80)
+    params = _params_file(tmp_path / "params.yaml", epochs=60)
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-m", "aerec.cli", "train", "--data", str(data), "--out", str(out)]
+    cmd += ["--params", str(params)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    at_sigint = _wait_for_epoch(out / "checkpoint.pt", first, 2)
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 130, err
+
+    second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_epoch(out / "checkpoint.pt", second, at_sigint + 2)
+    second.kill()  # SIGKILL: no handler runs, the last atomic checkpoint must hold
+    second.communicate(timeout=60)
+
+    third = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert "resumed after epoch" in " ".join(third.stdout.split())
+
+    from aerec.config import load_params
+
+    cfg = load_params(params)
+    fit(
+        "autorec",
+        cfg.models["autorec"],
+        cfg.train,
+        load_training_data(data),
+        tmp_path / "ref",
+        log=False,
+    )
+    _assert_same_run(out, tmp_path / "ref")
+    with (out / "history.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 61))
+
+
+def test_same_seed_gives_identical_runs_and_another_seed_does_not(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    data = load_training_data(data_dir)
+    block = TINY_BLOCKS["deep_ae"]
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        fit("deep_ae", block, _cfg(model="deep_ae", seed=seed), data, tmp_path / name, log=False)
+    _assert_same_run(tmp_path / "a", tmp_path / "b")
+    ca, cc = (read_checkpoint(tmp_path / n / "checkpoint.pt") for n in ("a", "c"))
+    assert ca["history"][-1]["val_rmse"] != cc["history"][-1]["val_rmse"]
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(data_dir: Path, tmp_path: Path) -> None:
+    data = load_training_data(data_dir)
+    # A large learning rate overfits fast, so validation RMSE turns up early.
+    cfg = _cfg(epochs=60, lr=0.05, patience=3)
+    summary = fit("autorec", {"hidden": 32, "l2": 0.0}, cfg, data, tmp_path, log=False)
+    ckpt = read_checkpoint(tmp_path / "checkpoint.pt")
+    scores = [row["val_rmse"] for row in ckpt["history"]]
+    assert summary["epochs"] < 60 and summary["epochs"] == ckpt["best_epoch"] + 3
+    assert ckpt["best_score"] == min(scores) == scores[ckpt["best_epoch"] - 1]
+    assert ckpt["done"] is True
+
+
+def test_history_csv_has_one_row_per_epoch(data_dir: Path, tmp_path: Path) -> None:
+    fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=3), load_training_data(data_dir), tmp_path)
+    with (tmp_path / "history.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == list(train_module.HISTORY_COLUMNS)
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    assert all(float(r["val_rmse"]) > 0 and r["val_recall20"] == "" for r in rows)
+
+
+def test_a_finished_run_is_not_trained_again(data_dir: Path, tmp_path: Path) -> None:
+    data = load_training_data(data_dir)
+    fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=2), data, tmp_path, log=False)
+    again = fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=2), data, tmp_path, log=False)
+    assert again["resumed_from_epoch"] == 2 and again["epochs"] == 2
+
+
+def test_checkpoint_of_another_config_is_an_error_unless_restart(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    data = load_training_data(data_dir)
+    fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=2), data, tmp_path, log=False)
+    with pytest.raises(AerecError, match="different model config; pass --restart"):
+        fit("autorec", {"hidden": 5}, _cfg(epochs=2), data, tmp_path, log=False)
+    with pytest.raises(AerecError, match="different train config"):
+        fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=3), data, tmp_path, log=False)
+    summary = fit("autorec", {"hidden": 5}, _cfg(epochs=2), data, tmp_path, restart=True)
+    assert summary["resumed_from_epoch"] is None
+    assert read_checkpoint(tmp_path / "checkpoint.pt")["model_config"]["hidden"] == 5
+
+
+def test_corrupt_or_foreign_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(AerecError, match=r"not a readable checkpoint .* --restart"):
+        load_checkpoint(path)
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(AerecError, match="not an aerec checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(AerecError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_cli_reports_bad_input_in_one_line(data_dir: Path, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  model: autorec\nmodels:\n  autorec:\n    hiden: 3\n")
+    cmd = [sys.executable, "-m", "aerec.cli", "train", "--data", str(data_dir)]
+    cmd += ["--out", str(tmp_path / "m"), "--params", str(params)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "aerec: error: models.autorec.hiden: unknown key; the keys are fill, hidden, "
+        "hidden_activation, l2, orientation, output_activation"
+    ]
+    missing = tmp_path / "nothing"
+    with pytest.raises(AerecError) as err:
+        load_training_data(missing)
+    assert str(err.value) == (
+        f"{missing / 'train.npz'}: not found; run the build stage first (aerec build)"
+    )
+
+
+def test_masking_noise_drops_and_rescales_observed_inputs_only() -> None:
+    rows = SparseRows.from_scipy(_csr([[1, 0, 2, 3], [0, 4, 0, 5]]))
+    torch.manual_seed(0)
+    keep = torch.rand(5) >= 0.4
+    torch.manual_seed(0)
+    noisy = corrupter("masking", 0.4)(rows)
+    assert noisy.nnz == int(keep.sum())
+    expected = rows.to_dense() * 0
+    expected[rows.row_ids()[keep], rows.indices[keep]] = rows.values[keep] / 0.6
+    torch.testing.assert_close(noisy.to_dense(), expected)
+
+
+def test_gaussian_noise_changes_observed_values_and_keeps_the_pattern() -> None:
+    rows = SparseRows.from_scipy(_csr([[1, 0, 2, 3], [0, 4, 0, 5]]))
+    torch.manual_seed(0)
+    eps = torch.randn(5)
+    torch.manual_seed(0)
+    noisy = corrupter("gaussian", 0.5)(rows)
+    assert torch.equal(noisy.indices, rows.indices) and torch.equal(noisy.indptr, rows.indptr)
+    torch.testing.assert_close(noisy.values, rows.values + 0.5 * eps)
+    assert corrupter("none", 0.5) is None and corrupter("masking", 0.0) is None
+
+
+def test_dense_refeeding_feeds_the_dense_output_back_as_input(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    data = load_training_data(data_dir)
+    block = {**TINY_BLOCKS["deep_ae"], "refeed_steps": 2, "refeed_start_epoch": 1}
+    model = build_model("deep_ae", block, data.spec())
+    calls: list[tuple[Any, torch.Tensor]] = []
+    model.register_forward_hook(lambda m, args, out: calls.append((args[0].inputs, out.detach())))
+    cfg = _cfg(model="deep_ae", batch_size=64)
+    opt = train_module._optimizer(model, cfg, float(data.train.nnz))
+    stepper = train_module._Stepper(model, opt, "off", torch.device("cpu"))
+    rating = RatingData(data.train)
+    rows = np.arange(data.train.shape[0])
+    progress = train_module._Progress(False, 2)
+
+    train_module._train_epoch(model, rating, rows, cfg, 0, stepper, 64, progress)
+    assert len(calls) == 1 and isinstance(calls[0][0], SparseRows)  # before the start epoch
+    calls.clear()
+    train_module._train_epoch(model, rating, rows, cfg, 1, stepper, 64, progress)
+    assert len(calls) == 3
+    (first_in, first_out), (second_in, second_out), (third_in, _) = calls
+    assert isinstance(first_in, SparseRows) and first_out.shape == (30, 20)
+    assert torch.equal(second_in, first_out) and torch.equal(third_in, second_out)
+
+
+def test_predict_is_user_by_item_for_item_based_models(data_dir: Path, tmp_path: Path) -> None:
+    data = load_training_data(data_dir)
+    fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=2), data, tmp_path, log=False)
+    model, info = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert model.orientation == "item" and info["model_key"] == "autorec"
+    full = predict(model, data.train, np.arange(30))
+    assert full.shape == (30, 20)
+    # Fewer output columns change the matmul's blocking: equal to float rounding.
+    subset = predict(model, data.train, np.array([4, 2]))
+    np.testing.assert_allclose(subset, full[[4, 2]], rtol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", ["bf16", "fp16", "off"])
+def test_cuda_training_matches_the_cpu_kernels_and_learns(
+    amp: str, data_dir: Path, tmp_path: Path
+) -> None:
+    data = load_training_data(data_dir)
+    for key in ("autorec", "deep_ae", "vae", "combined"):
+        cfg = _cfg(model=key, device="cuda", amp=amp, epochs=8)
+        fit(key, TINY_BLOCKS[key], cfg, data, tmp_path / key, log=False)
+        _, info = load_checkpoint(tmp_path / key / "checkpoint.pt", device="cuda")
+        losses = [row["train_loss"] for row in info["history"]]
+        assert max(losses[-2:]) < losses[0], key
+    torch.manual_seed(0)
+    cpu_model = build_model("autorec", TINY_BLOCKS["autorec"], data.spec()).eval()
+    gpu_model = build_model("autorec", TINY_BLOCKS["autorec"], data.spec()).eval()
+    gpu_model.load_state_dict(cpu_model.state_dict())
+    gpu_model.cuda()
+    users, items = np.array([0, 3, 9, 9]), np.array([1, 1, 4, 7])
+    from aerec.train import predict_pairs
+
+    np.testing.assert_allclose(
+        predict_pairs(gpu_model, data.train, users, items),
+        predict_pairs(cpu_model, data.train, users, items),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    np.testing.assert_allclose(
+        predict(gpu_model, data.train, np.arange(5)),
+        predict(cpu_model, data.train, np.arange(5)),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+def _csr(rows: list[list[float]]):
+    import scipy.sparse as sp
+
+    return sp.csr_matrix(np.array(rows, dtype=np.float32))
