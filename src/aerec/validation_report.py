@@ -113,10 +113,11 @@ def _stat_cards(validation: Validation) -> str:
         ]
     cards += [
         ("Rows read", _count(summary.get("rows_read"))),
-        ("Rejected at ingest", _count(summary.get("rejected"))),
+        ("Ingest rejects", _count(summary.get("rejected"))),
     ]
     body = "".join(
-        f"<div class='card'><div class='k'>{k}</div><div class='v'>{escape(v)}</div></div>"
+        f"<div class='card'><div class='k'>{k}</div>"
+        f"<div class='v{' long' * (len(v) > 10)}'>{escape(v)}</div></div>"
         for k, v in cards
     )
     return f"<section class='cards'>{body}</section>"
@@ -343,7 +344,7 @@ def _nice_ticks(top: float, n: int = 4) -> list[float]:
 def _short(value: float) -> str:
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= size:
-            return f"{value / size:g}{suffix}"
+            return f"{value / size:.3g}{suffix}"
     return f"{value:g}"
 
 
@@ -357,7 +358,9 @@ def bar_chart(
     if not values:
         return "<p class='empty'>No data.</p>"
     colors = [color] * len(values) if isinstance(color, str) else color
-    width, height, left, right, top, bottom = 520, 260, 52, 12, 14, 58
+    rotate = len(values) > 8  # long runs of labels are slanted, which needs more room below
+    width, height, left, right, top = 520, 280 if rotate else 260, 52, 12, 14
+    bottom = 80 if rotate else 58
     plot_w, plot_h = width - left - right, height - top - bottom
     ticks = _nice_ticks(max(values))
     scale = plot_h / ticks[-1]
@@ -371,7 +374,6 @@ def bar_chart(
             f"<text x='{left - 6}' y='{y + 4:.1f}' class='tick' text-anchor='end'>"
             f"{_short(t)}</text>"
         )
-    rotate = len(values) > 8
     for i, (label, value, fill) in enumerate(zip(labels, values, colors, strict=True)):
         x = left + i * slot + (slot - bar) / 2
         h = value * scale
@@ -474,6 +476,7 @@ code { font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; }
 .card { padding:12px 14px; }
 .card .k { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
 .card .v { font-size:19px; font-weight:650; margin-top:2px; }
+.card .v.long { font-size:15px; line-height:1.35; }
 .hint { color:var(--muted); margin:-4px 0 10px; font-size:14px; }
 table { border-collapse:collapse; width:100%; }
 table.exp th, table.wide th { text-align:left; font-size:12px; text-transform:uppercase;
