@@ -15,6 +15,7 @@ from tests.evaluation_fixture import write_items, write_processed
 from aerec.cli import main
 from aerec.config import Params, TrainConfig
 from aerec.errors import AerecError
+from aerec.models import REGISTRY
 from aerec.scoring import load_baseline_scorers, load_model_scorer, load_processed
 from aerec.stages import evaluate
 from aerec.train import fit, load_training_data, predict_pairs
@@ -185,3 +186,20 @@ def test_recommend_command_for_known_and_unknown_users(
     code, out, err = _aerec(["recommend", *common], root, monkeypatch, capsys)
     assert code == 2
     assert err == "aerec: error: recommend: give exactly one of --user ID or --all\n"
+
+
+@pytest.mark.parametrize("key", sorted(REGISTRY))
+def test_every_registered_model_is_scored_and_encoded(key: str, tmp_path: Path) -> None:
+    processed_dir = write_processed(tmp_path / "processed")
+    cfg = TrainConfig(epochs=1, batch_size=2, device="cpu", amp="off", threads=1)
+    fit(key, {}, cfg, load_training_data(processed_dir), tmp_path / key, log=False)
+    processed = load_processed(processed_dir)
+    scorer = load_model_scorer(
+        tmp_path / key, processed, load_baseline_scorers(processed)["biases"]
+    )
+    got, pred = evaluate.evaluate_scorer(scorer, processed, PARAMS.evaluate)
+    assert pred.shape == (4,)
+    assert got["ranking"]["users"] == 2
+    assert (got["rating"]["rmse"] is None) == (key == "vae")  # Mult-VAE scores, not ratings
+    orientation, codes = scorer.codes()
+    assert codes.shape[0] == (3 if orientation == "user" else 4)
