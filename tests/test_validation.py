@@ -9,6 +9,7 @@ expected expectations, with GX's observed values.
 from __future__ import annotations
 
 import json
+import os
 import socket
 from datetime import date
 from pathlib import Path
@@ -363,6 +364,7 @@ def test_runs_offline_and_writes_nothing_outside_its_input(
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.delenv("GX_ANALYTICS_ENABLED", raising=False)
     ingest = write_ingest(tmp_path / "interim", clean_ratings())
     work = tmp_path / "cwd"
     work.mkdir()
@@ -370,3 +372,4 @@ def test_runs_offline_and_writes_nothing_outside_its_input(
     before = sorted(p.name for p in tmp_path.rglob("*"))
     assert failed(validate(ingest, STARS, CFG, now=NOW)) == {}
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert os.environ["GX_ANALYTICS_ENABLED"] == "False"
