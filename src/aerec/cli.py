@@ -297,6 +297,61 @@ def ingest(
     Console().print(stage.render(summary, out))
 
 
+@app.command()
+def report(
+    evaluations: str = typer.Option(
+        "reports/evaluation", help="Folder holding models/<key>/metrics.json and index.html."
+    ),
+    params: str = typer.Option("params.yaml", help="Params file (reads dataset.name)."),
+) -> None:
+    """Print the test metrics of every evaluated model and baseline, and the report paths."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from aerec.config import load_params
+
+    root = Path(evaluations)
+    found = sorted(root.glob("models/*/metrics.json"))
+    if not found:
+        raise AerecError(f"{root}: no models/<key>/metrics.json; run `dvc repro` (or make run)")
+    table = Table(title="Test metrics (lower RMSE/MAE is better)")
+    for column in ("model", "RMSE", "MAE", "NDCG@10", "Recall@10"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    shown: set[str] = set()
+    for path in found:
+        metrics = json.loads(path.read_text())
+        rows = {path.parent.name: metrics["model"], **metrics.get("baselines", {})}
+        for name, row in rows.items():
+            if name in shown:
+                continue
+            shown.add(name)
+            rating, ranking = row.get("rating", {}), row.get("ranking", {})
+            table.add_row(
+                name,
+                *(
+                    _fmt(v)
+                    for v in (
+                        rating.get("rmse"),
+                        rating.get("mae"),
+                        ranking.get("ndcg@10"),
+                        ranking.get("recall@10"),
+                    )
+                ),
+            )
+    console = Console()
+    console.print(table)
+    dataset = load_params(params).dataset.name
+    console.print(f"validation report: reports/validation/{dataset}/index.html")
+    console.print(f"evaluation report: {root / 'index.html'}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:

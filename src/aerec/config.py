@@ -218,6 +218,8 @@ class TrainConfig(StrictModel):
     """
 
     model: str = "autorec"
+    # The models the pipeline trains and evaluates side by side (dvc.yaml foreach).
+    models: list[str] = Field(default_factory=lambda: ["autorec"], min_length=1)
     epochs: int = Field(default=200, ge=1)
     batch_size: int = Field(default=256, ge=1)
     lr: float = Field(default=1e-3, gt=0)

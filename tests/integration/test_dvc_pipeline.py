@@ -1,0 +1,53 @@
+"""The real `dvc repro` of the project's dvc.yaml: full run, no-op rerun, partial rerun."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from tests.integration.workspace import BIN, make_workspace, run, set_params
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+DVC = str(BIN / "dvc")
+
+
+def ran_stages(output: str) -> list[str]:
+    """Stage names `dvc repro` says it ran, in order."""
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = make_workspace(tmp_path_factory.mktemp("dvc") / "ws")
+    run([DVC, "repro"], path)
+    return path
+
+
+def test_full_run_produces_every_output(workspace: Path) -> None:
+    status = run([DVC, "status"], workspace).stdout
+    assert "Data and pipelines are up to date." in status
+    metrics = json.loads(run([DVC, "metrics", "show", "--json"], workspace).stdout)
+    files = metrics["workspace"]["data"]
+    assert "reports/evaluation/models/autorec/metrics.json" in files
+    assert "reports/validation/synthetic/summary.json" in files
+    assert (workspace / "reports" / "validation" / "synthetic" / "index.html").is_file()
+    assert (workspace / "dvc.lock").is_file()
+
+
+def test_second_repro_runs_nothing(workspace: Path) -> None:
+    out = run([DVC, "repro"], workspace).stdout
+    assert ran_stages(out) == []
+
+
+def test_changing_a_train_param_reruns_only_train_and_what_follows(workspace: Path) -> None:
+    set_params(workspace, {"train": {"epochs": 3}})
+    out = run([DVC, "repro"], workspace).stdout
+    assert ran_stages(out) == ["train@autorec", "evaluate@autorec", "compare"], out
+
+
+def test_changing_a_model_param_reruns_only_that_model(workspace: Path) -> None:
+    set_params(workspace, {"models": {"autorec": {"hidden": 12}}})
+    out = run([DVC, "repro", "train@autorec"], workspace).stdout
+    assert ran_stages(out) == ["train@autorec"], out

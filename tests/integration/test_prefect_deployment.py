@@ -1,0 +1,92 @@
+"""A real Prefect server and worker run the nightly deployment on a tiny dataset.
+
+Everything runs for real: `scripts/prefect-local start` (server on 127.0.0.1,
+process work pool, `prefect deploy --all`, worker), `prefect deployment run
+--watch`, then `scripts/prefect-local stop`, which stops them by pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.workspace import BIN, make_workspace, run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+    workspace = make_workspace(tmp_path_factory.mktemp("prefect") / "ws")
+    port = free_port()
+    env = {
+        "AEREC_BIN": str(BIN),
+        "AEREC_PREFECT_PORT": str(port),
+        "PREFECT_HOME": str(workspace.parent / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    try:
+        run(["scripts/prefect-local", "start"], workspace, **env)
+        yield workspace, env
+    finally:
+        run(["scripts/prefect-local", "stop"], workspace, check=False, **env)
+        for name in ("server", "worker"):
+            assert not (Path(env["PREFECT_HOME"]) / f"{name}.pid").exists()
+
+
+def test_nightly_deployment_runs_and_records(served: tuple[Path, dict[str, str]]) -> None:
+    workspace, env = served
+    prefect = str(BIN / "prefect")
+    out = run(
+        [
+            prefect,
+            "deployment",
+            "run",
+            "aerec-pipeline/nightly",
+            "--watch",
+            "--watch-timeout",
+            "600",
+        ],
+        workspace,
+        **env,
+    )
+    assert "Completed" in out.stdout, out.stdout[-3000:]
+    assert (workspace / "dvc.lock").is_file()
+    assert list((workspace / "reports" / "evaluation" / "models").glob("*/metrics.json"))
+    log = run(["git", "log", "--format=%s", "runs"], workspace).stdout.splitlines()
+    assert log[0].startswith("aerec run on ") and "dvc.lock" in log[0]
+    recorded = run(["git", "show", "--name-only", "--format=", "runs"], workspace).stdout.split()
+    assert "dvc.lock" in recorded and "params.yaml" in recorded
+
+
+def test_nightly_schedule_is_registered(served: tuple[Path, dict[str, str]]) -> None:
+    workspace, env = served
+    out = run(
+        [
+            str(BIN / "prefect"),
+            "deployment",
+            "inspect",
+            "aerec-pipeline/nightly",
+            "--output",
+            "json",
+        ],
+        workspace,
+        **env,
+    )
+    deployment = json.loads(out.stdout)
+    crons = [s["schedule"].get("cron") for s in deployment["schedules"]]
+    assert crons == ["0 3 * * *"]
+    assert deployment["work_pool_name"] == "aerec-process"
+    assert os.path.isdir(workspace / ".dvc" / "cache")
