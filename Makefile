@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP)
 
+# dvc.yaml's commands call `aerec`, so the venv's bin goes first on PATH.
 run: setup
-	$(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	@$(BIN)/aerec report
 
 test: setup

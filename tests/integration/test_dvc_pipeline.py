@@ -29,7 +29,7 @@ def test_full_run_produces_every_output(workspace: Path) -> None:
     status = run([DVC, "status"], workspace).stdout
     assert "Data and pipelines are up to date." in status
     metrics = json.loads(run([DVC, "metrics", "show", "--json"], workspace).stdout)
-    files = metrics["workspace"]["data"]
+    files = metrics[""]["data"]  # "" is the workspace
     assert "reports/evaluation/models/autorec/metrics.json" in files
     assert "reports/validation/synthetic/summary.json" in files
     assert (workspace / "reports" / "validation" / "synthetic" / "index.html").is_file()
