@@ -142,6 +142,7 @@ def canonicalize(
     timestamp_divisor: int = 1,
     extra: dict[str, pl.DataType] | None = None,
     raw_text: pl.Expr | None = None,
+    stripped: bool = False,
 ) -> ReadResult:
     """Type, check and de-duplicate raw records into the canonical table.
 
@@ -150,6 +151,8 @@ def canonicalize(
     that does not cast is an unparsable number). Timestamps are divided by
     `timestamp_divisor` (1000 for milliseconds). `raw_text`, an expression
     over RAW_COLUMNS, gives the text of a rejected record whose `raw` is null.
+    `stripped` says the reader guarantees fields without surrounding
+    whitespace, which saves stripping every string once more.
     Every record ends up in exactly one of ratings and rejects; ratings keep
     the input order.
 
@@ -164,7 +167,7 @@ def canonicalize(
         .with_columns(pl.lit(i, dtype=pl.Int32).alias(_FILE_INDEX))
         for i, frame in enumerate(records)
     ]
-    typed = _typed(pl.concat(tagged, how="vertical"), scale, timestamp_divisor, extra)
+    typed = _typed(pl.concat(tagged, how="vertical"), scale, timestamp_divisor, extra, stripped)
     bad = pl.col(s.REASON).is_not_null()
     # Text columns only where a reject needs them: good rows carry nulls.
     text = [s.SOURCE, s.RAW] + (
@@ -252,19 +255,27 @@ def _with_reader_reason(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _typed(
-    frame: pl.LazyFrame, scale: RatingScale, divisor: int, extra: dict[str, pl.DataType]
+    frame: pl.LazyFrame,
+    scale: RatingScale,
+    divisor: int,
+    extra: dict[str, pl.DataType],
+    stripped: bool = False,
 ) -> pl.LazyFrame:
     """Add typed columns (`_typed_<name>`) and the reject reason (null for a good record).
 
     The string columns stay as they were, for the text of rejects; each
     string is stripped once (this is the hot path of every reader).
     """
-    timestamp = pl.col(s.TIMESTAMP).str.strip_chars()
+
+    def text(column: str) -> pl.Expr:
+        return pl.col(column) if stripped else pl.col(column).str.strip_chars()
+
+    timestamp = text(s.TIMESTAMP)
     ts_int = timestamp.cast(pl.Int64, strict=False)
     frame = frame.with_columns(
-        pl.col(s.USER_ID).str.strip_chars().alias(_typed_name(s.USER_ID)),
-        pl.col(s.ITEM_ID).str.strip_chars().alias(_typed_name(s.ITEM_ID)),
-        pl.col(s.RATING).str.strip_chars().cast(pl.Float64, strict=False).alias("_rating64"),
+        text(s.USER_ID).alias(_typed_name(s.USER_ID)),
+        text(s.ITEM_ID).alias(_typed_name(s.ITEM_ID)),
+        text(s.RATING).cast(pl.Float64, strict=False).alias("_rating64"),
         timestamp.alias("_ts_text"),
         (ts_int if divisor == 1 else ts_int.floordiv(divisor)).alias(_typed_name(s.TIMESTAMP)),
         *(

@@ -12,7 +12,7 @@ stands for the three files inside it.
 
 Ratings are read on a fast path: polars' CSV reader splits every line on ':'
 (a one-byte separator) and a cheap scan of the raw lines picks out the lines
-that do not have the plain `a::b::c::d` shape (stray colons, a BOM,
+that do not have the plain `a::b::c::d` shape (stray colons, whitespace, a BOM,
 undecodable bytes, wrong field counts). Only those few go through the
 general `split_fields('::')`, so both paths give the same records; the text
 of a fast-path line is rebuilt from its four fields, and only when rejected.
@@ -42,9 +42,10 @@ SEPARATOR = "::"
 RATINGS, USERS, MOVIES = "ratings.dat", "users.dat", "movies.dat"
 _RATING_NAMES: list[str | None] = [s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP]
 _RATINGS_LAYOUT = "MovieLens ratings 'UserID::MovieID::Rating::Timestamp'"
-# A plain line: four '::'-separated fields, no other ':', no U+FFFD (an
-# undecodable byte) and no BOM at the start.
-_PLAIN_LINE = r"^[^:\x{FEFF}\x{FFFD}][^:\x{FFFD}]*::[^:\x{FFFD}]*::[^:\x{FFFD}]*::[^:\x{FFFD}]*$"
+# A plain line: four '::'-separated fields, a non-empty first one, no other
+# ':', no whitespace (nothing to strip), no U+FFFD (an undecodable byte), no BOM.
+_PLAIN_FIELD = r"[^:\s\x{FEFF}\x{FFFD}]"
+_PLAIN_LINE = rf"^{_PLAIN_FIELD}+::{_PLAIN_FIELD}*::{_PLAIN_FIELD}*::{_PLAIN_FIELD}*$"
 # The ':'-split fields of a plain line: a, '', b, '', c, '', d.
 _COLON_FIELDS = [f"_f{i}" for i in range(7)]
 _NO_COLUMN = "\x1f"  # a byte no rating file contains: the whole line is one column
@@ -106,7 +107,8 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
             frame = ratings_records(local, path.name)
             check_head(frame, path, _RATINGS_LAYOUT, scale)
             records.append(frame)
-        result = canonicalize(records, scale, raw_text=raw_text())
+        # Plain lines have no whitespace and split_fields strips the others.
+        result = canonicalize(records, scale, raw_text=raw_text(), stripped=True)
         side = {
             kind: [
                 SideFile(lo, p) for p, lo, k in zip(files, plain, kinds, strict=True) if k == kind
