@@ -85,6 +85,8 @@ def test_to_csr_gives_the_exact_users_by_items_matrix(tmp_path: Path) -> None:
         np.int32,
     )
     assert matrix.has_sorted_indices
+    masked = to_csr(arrays([1, 0, 0, 2], [0, 2, 0, 1], [4, 3, 5, 1]), (4, 3), np.array([0, 3]))
+    assert masked.toarray().tolist() == [[0, 0, 0], [4, 0, 0], [0, 1, 0], [0, 0, 0]]
     save_csr(matrix, tmp_path / "m.npz")
     back = load_csr(tmp_path / "m.npz")
     assert (back != matrix).nnz == 0

@@ -197,9 +197,14 @@ def _compact_axis(
     return new_index[index], kept
 
 
-def to_csr(inter: Interactions, shape: tuple[int, int]) -> sp.csr_matrix:
-    """A users x items CSR matrix (float32, int32 indices, sorted) of the ratings."""
-    coo = sp.coo_matrix((inter.rating.astype(np.float32), (inter.user, inter.item)), shape=shape)
+def to_csr(
+    inter: Interactions, shape: tuple[int, int], mask: np.ndarray | None = None
+) -> sp.csr_matrix:
+    """A users x items CSR matrix (float32, int32 indices, sorted) of the (masked) ratings."""
+    user, item, rating = inter.user, inter.item, inter.rating
+    if mask is not None:  # only the three arrays the matrix needs are copied
+        user, item, rating = user[mask], item[mask], rating[mask]
+    coo = sp.coo_matrix((rating.astype(np.float32, copy=False), (user, item)), shape=shape)
     csr = coo.tocsr()
     csr.sort_indices()
     return csr

@@ -156,7 +156,7 @@ def _part_matrices(
     for name, code in PART_CODES.items():
         mask = parts == code
         if name in ("train", "val", "test") or mask.any():
-            out[name] = to_csr(inter.select(mask), shape)
+            out[name] = to_csr(inter, shape, mask)
     return out
 
 
