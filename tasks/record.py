@@ -86,18 +86,20 @@ def publish_metrics(metrics: dict[str, dict]) -> None:
 
 @task
 def publish_validation(summary: dict, report: Path) -> None:
-    """Publish the validation summary and the report's location as a markdown artifact."""
+    """Publish the validation verdict, its failed checks and the report's path."""
+    counts = summary["expectations"]
     lines = [
-        f"# Validation: {'passed' if summary.get('passed') else 'FAILED'}",
+        f"# Validation of {summary['dataset']}: {'passed' if summary['passed'] else 'FAILED'}",
+        f"{counts['passed']} of {counts['total']} expectations passed. "
         f"Report: [{report}](file://{report})",
         "",
-        "| expectation | severity | passed | observed |",
-        "|---|---|---|---|",
+        "| check | table | column | severity | passed | observed |",
+        "|---|---|---|---|---|---|",
     ]
-    for check in summary.get("expectations", []):
+    for check in summary["checks"]:
         lines.append(
-            f"| {check.get('name')} | {check.get('severity')} | {check.get('success')} "
-            f"| {check.get('observed')} |"
+            f"| {check['check']} | {check['table']} | {check['column'] or ''} "
+            f"| {check['severity']} | {check['success']} | {str(check['observed'])[:60]} |"
         )
     create_markdown_artifact(key="aerec-validation", markdown="\n".join(lines))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,8 +68,27 @@ def test_nightly_deployment_runs_and_records(served: tuple[Path, dict[str, str]]
     assert list((workspace / "reports" / "evaluation" / "models").glob("*/metrics.json"))
     log = run(["git", "log", "--format=%s", "runs"], workspace).stdout.splitlines()
     assert log[0].startswith("aerec run on ") and "dvc.lock" in log[0]
-    recorded = run(["git", "show", "--name-only", "--format=", "runs"], workspace).stdout.split()
-    assert "dvc.lock" in recorded and "params.yaml" in recorded
+    changed = run(["git", "show", "--name-only", "--format=", "runs"], workspace).stdout.split()
+    assert changed == [
+        "dvc.lock",
+        "reports/evaluation/models/autorec/metrics.json",
+        "reports/validation/synthetic/summary.json",
+    ]
+    tree = run(["git", "ls-tree", "-r", "--name-only", "runs"], workspace).stdout.split()
+    assert {"dvc.yaml", "params.yaml", "dvc.lock"} <= set(tree)
+    head = run(["git", "rev-parse", "HEAD"], workspace).stdout.strip()
+    assert run(["git", "rev-parse", "main"], workspace).stdout.strip() == head
+    # `prefect artifact ls -o json` crashes on our markdown (rich reads the link's
+    # [path] as markup), so the test asks the server's REST API directly.
+    request = urllib.request.Request(
+        env["PREFECT_API_URL"] + "/artifacts/filter",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        keys = {artifact["key"] for artifact in json.loads(response.read())}
+    assert {"aerec-metrics", "aerec-validation"} <= keys
 
 
 def test_nightly_schedule_is_registered(served: tuple[Path, dict[str, str]]) -> None:
