@@ -14,8 +14,9 @@ output, batch 256 items, Adam lr 1e-3, the same L2 objective. Peers:
 - `aerec`: aerec.train.fit, sparse input product and outputs only at observed
   ratings; its epoch time is the training part of each epoch, as for the peers.
 
-All three report the test RMSE after the same number of epochs (no model
-selection here; bench/accuracy.py does validation-based selection). Runs
+All three report the test RMSE after the same number of epochs and the
+training time until it first reaches `--target` (the test split is watched
+here only to time convergence; bench/accuracy.py selects on validation). Runs
 unchanged on CUDA (`--device cuda` or auto).
 
     .venv/bin/python bench/train.py --epochs 10
@@ -110,7 +111,8 @@ def run_deeprec(train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: 
     torch.manual_seed(0)
     model = DenseAutoRec(n_users).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=L2 / train.nnz)
-    times = []
+    dense = torch.from_numpy(item_major.toarray()).to(device)  # for evaluation only
+    times, errors = [], []
     for _ in range(epochs):
         _sync(device)
         t0 = time.perf_counter()
@@ -135,8 +137,8 @@ def run_deeprec(train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: 
             e_ind += BATCH
         _sync(device)
         times.append(time.perf_counter() - t0)
-    dense = torch.from_numpy(item_major.toarray()).to(device)
-    return times, test_rmse_dense(model, dense, test)
+        errors.append(test_rmse_dense(model, dense, test))
+    return times, errors
 
 
 def run_dense(train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: torch.device):
@@ -146,7 +148,7 @@ def run_dense(train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: to
     model = DenseAutoRec(dense.shape[1]).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=L2 / train.nnz)
     gen = torch.Generator().manual_seed(0)
-    times = []
+    times, errors = [], []
     for _ in range(epochs):
         _sync(device)
         t0 = time.perf_counter()
@@ -158,10 +160,13 @@ def run_dense(train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: to
             opt.step()
         _sync(device)
         times.append(time.perf_counter() - t0)
-    return times, test_rmse_dense(model, dense, test)
+        errors.append(test_rmse_dense(model, dense, test))
+    return times, errors
 
 
-def run_aerec(train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: str, threads: int):
+def run_aerec(
+    train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: str, threads: int, amp: str
+):
     """aerec's own loop (fit), with the test split as its per-epoch evaluation split."""
     from aerec.config import TrainConfig
     from aerec.train import TrainingData, fit, read_checkpoint
@@ -177,13 +182,19 @@ def run_aerec(train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: st
         float(train.data.mean()),
     )
     cfg = TrainConfig(
-        epochs=epochs, batch_size=BATCH, lr=LR, patience=0, device=device, threads=threads
+        epochs=epochs,
+        batch_size=BATCH,
+        lr=LR,
+        patience=0,
+        device=device,
+        threads=threads,
+        amp=amp,
     )
     block = {"hidden": HIDDEN, "orientation": "item", "l2": L2}
     with tempfile.TemporaryDirectory() as out:
         fit("autorec", block, cfg, data, Path(out), log=False)
         history = read_checkpoint(Path(out) / "checkpoint.pt")["history"]
-    return [row["seconds"] for row in history], history[-1]["val_rmse"]
+    return [row["seconds"] for row in history], [row["val_rmse"] for row in history]
 
 
 def _sync(device: torch.device) -> None:
@@ -197,6 +208,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--ratings", type=Path, default=RATINGS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--amp", default="off", choices=["off", "bf16", "fp16"], help="aerec on CUDA (peers: fp32)"
+    )
+    parser.add_argument("--target", type=float, default=0.845, help="RMSE for time-to-target")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
     args = parser.parse_args()
     if not args.ratings.is_file():
@@ -212,19 +227,26 @@ def main() -> None:
     print(
         f"ml-1m users 1-2999: {train.shape[0]} users x {train.shape[1]} items, "
         f"train {train.nnz:,}, test {test.nnz:,}; device {device}, "
-        f"torch threads {torch.get_num_threads()}, {args.epochs} epochs"
+        f"torch threads {torch.get_num_threads()}, {args.epochs} epochs, aerec amp {args.amp}"
     )
     results = {
-        "aerec": run_aerec(train, test, args.epochs, device.type, threads),
+        "aerec": run_aerec(train, test, args.epochs, device.type, threads, args.amp),
         "dense": run_dense(train, test, args.epochs, device),
         "deeprec": run_deeprec(train, test, args.epochs, device),
     }
     # The first epoch includes one-off warm-up (allocations, kernel selection).
     epoch = {k: statistics.median(t[1:] or t) for k, (t, _) in results.items()}
-    for name, (times, err) in results.items():
+    for name, (times, errors) in results.items():
+        hit = next((i for i, e in enumerate(errors) if e <= args.target), None)
+        reach = (
+            f"RMSE <= {args.target} after {hit + 1} epochs, {sum(times[: hit + 1]):.2f} s"
+            if hit is not None
+            else f"RMSE {args.target} not reached (best {min(errors):.4f})"
+        )
         print(
             f"{name:8s} epoch {epoch[name]:.3f} s (median of epochs 2..{len(times)}; "
-            f"first {times[0]:.3f} s)  test RMSE after {len(times)} epochs {err:.4f}"
+            f"first {times[0]:.3f} s)  test RMSE after {len(times)} epochs {errors[-1]:.4f}; "
+            f"{reach}"
         )
     print(
         f"ratio aerec/deeprec {epoch['aerec'] / epoch['deeprec']:.3f}  "

@@ -320,7 +320,7 @@ def load_checkpoint(
 # -- one epoch -------------------------------------------------------------------
 
 
-def _loss(model: Autoencoder, batch: Batch, pred: Tensor) -> tuple[Tensor, float]:
+def _loss(model: Autoencoder, batch: Batch, pred: Tensor) -> tuple[Tensor, Tensor]:
     """The training objective of one batch, and its data term for reporting.
 
     Ratings: masked SSE / observed ratings in the batch (with the L2 weight
@@ -334,7 +334,8 @@ def _loss(model: Autoencoder, batch: Batch, pred: Tensor) -> tuple[Tensor, float
     else:
         data_term, norm = (pred - batch.observed.values).pow(2).sum(), max(1, batch.observed.nnz)
     total = data_term if aux is None else data_term + aux
-    return total / norm, float(data_term.detach()) / norm
+    # The data term stays a device tensor: reading it per batch would sync the GPU.
+    return total / norm, data_term.detach() / norm
 
 
 class _Stepper:
@@ -378,7 +379,7 @@ def _train_epoch(
     model.train()
     corrupt = corrupter(cfg.noise, cfg.noise_level)
     refeeds = model.refeed_steps(epoch)
-    total, count = 0.0, 0
+    total, count = torch.zeros((), device=data.device), 0
     for chunk in _batches(rows, batch_rows, cfg.seed, epoch):
         batch = model.make_batch(data, torch.from_numpy(chunk).to(data.device), corrupt)
         with stepper.autocast():
@@ -395,8 +396,8 @@ def _train_epoch(
             _refeed(model, batch, dense.detach().float(), refeeds, stepper)
         weight = batch.rows.numel() if model.likelihood == "multinomial" else batch.observed.nnz
         total, count = total + data_loss * weight, count + weight
-        progress.advance(loss=total / max(1, count))
-    return total / max(1, count)
+        progress.advance()
+    return float(total) / max(1, count)
 
 
 def _refeed(
@@ -618,7 +619,7 @@ class _Progress:
             desc = f"epoch {epoch + 1}/{self.total_epochs}"
             self._task = self._bar.add_task(desc, total=n_batches)
 
-    def advance(self, loss: float) -> None:
+    def advance(self) -> None:
         if self._bar is not None:
             self._bar.update(self._task, advance=1)
 

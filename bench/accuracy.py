@@ -1,0 +1,143 @@
+"""Test RMSE of a model, mean and std over training seeds, with selection on validation only.
+
+Datasets (the protocols of the literature):
+- `ml-100k-u1`: MovieLens 100K u1.base / u1.test, rebuilt from the RecBole
+  atomic file (its first 20,000 lines are u1.test); target RMSE <= 0.890.
+- `ml-1m`: ml-1m users 1-2999 (../shared/data), seeded random 90/10 split;
+  target RMSE <= 0.845.
+
+10% of the training ratings (fixed seed) are the validation split that picks
+the epoch (early stopping); the test split is read once, at the end. The
+split stays fixed across seeds, so the std is the training noise.
+
+    .venv/bin/python bench/accuracy.py --dataset ml-100k-u1 --seeds 5 \\
+        --model autorec --set hidden=500 --set l2=... --train lr=0.001
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from train import RATINGS, load_split  # noqa: E402  (bench/train.py, beside this file)
+
+ML100K = ROOT / "data" / "raw" / "ml-100k" / "ml-100k.inter"
+U1_TEST_LINES = 20_000
+
+
+def load_ml100k_u1(path: Path) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """u1.base and u1.test as users x items CSR over the ids of the whole file."""
+    frame = pl.read_csv(path, separator="\t", has_header=True)
+    frame.columns = ["user", "item", "rating", "ts"]
+    users = frame["user"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    items = frame["item"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    ratings = frame["rating"].cast(pl.Float32).to_numpy()
+    shape = (int(users.max()) + 1, int(items.max()) + 1)
+    test = np.arange(len(ratings)) < U1_TEST_LINES
+    return tuple(
+        sp.csr_matrix((ratings[m], (users[m], items[m])), shape=shape) for m in (~test, test)
+    )
+
+
+def split_validation(train: sp.csr_matrix, fraction: float, seed: int):
+    """Move a seeded random `fraction` of the training ratings to a validation matrix."""
+    coo = train.tocoo()
+    val = np.random.default_rng(seed).random(coo.nnz) < fraction
+    parts = [
+        sp.csr_matrix((coo.data[m], (coo.row[m], coo.col[m])), shape=train.shape)
+        for m in (~val, val)
+    ]
+    return parts[0], parts[1]
+
+
+def _value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=["ml-100k-u1", "ml-1m"], default="ml-100k-u1")
+    parser.add_argument("--model", default="autorec")
+    parser.add_argument("--set", action="append", default=[], help="model field=value")
+    parser.add_argument("--train", action="append", default=[], help="train field=value")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--ratings", type=Path, default=RATINGS, help="ml-1m ratings (.dat.gz)")
+    parser.add_argument("--ml100k", type=Path, default=ML100K, help="RecBole ml-100k.inter")
+    args = parser.parse_args()
+
+    from aerec.config import TrainConfig
+    from aerec.train import TrainingData, fit, load_checkpoint, predict_pairs
+
+    if args.dataset == "ml-1m":
+        train_full, test = load_split(args.ratings, 0)
+    else:
+        if not args.ml100k.is_file():
+            sys.exit(f"{args.ml100k}: not found; run `aerec fetch` (dataset ml-100k) first")
+        train_full, test = load_ml100k_u1(args.ml100k)
+    train, val = split_validation(train_full, args.val_fraction, 0)
+    block = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = {k: _value(v) for k, v in (item.split("=", 1) for item in args.train)}
+    n_users, n_items = train.shape
+    data = TrainingData(
+        train,
+        val,
+        sp.csr_matrix((n_users, 0), dtype=np.float32),
+        sp.csr_matrix((n_items, 0), dtype=np.float32),
+        1.0,
+        5.0,
+        float(train.data.mean()),
+    )
+    test_coo = test.tocoo()
+    results = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        cfg = TrainConfig(**{"epochs": 500, "patience": 20, **overrides, "seed": seed})
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+            summary = fit(args.model, block, cfg, data, Path(out), log=False)
+            model, info = load_checkpoint(Path(out) / "checkpoint.pt", summary["device"])
+        pred = predict_pairs(model, train, test_coo.row, test_coo.col)
+        rmse = float(np.sqrt(np.mean((pred - test_coo.data) ** 2)))
+        results.append(rmse)
+        print(
+            f"seed {seed}: test RMSE {rmse:.4f}  (best epoch {info['best_epoch']}, "
+            f"val RMSE {info['best_score']:.4f}, {time.perf_counter() - t0:.0f} s, "
+            f"{summary['device']})",
+            flush=True,
+        )
+    std = statistics.stdev(results) if len(results) > 1 else 0.0
+    print(
+        json.dumps(
+            {
+                "dataset": args.dataset,
+                "model": args.model,
+                "model_params": block,
+                "train_params": overrides,
+                "train": int(train.nnz),
+                "val": int(val.nnz),
+                "test": int(test.nnz),
+                "test_rmse_mean": round(statistics.mean(results), 4),
+                "test_rmse_std": round(std, 4),
+                "seeds": len(results),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
