@@ -242,7 +242,9 @@ def _identity(key: str, block: dict[str, Any], cfg: TrainConfig, data: TrainingD
     return {
         "model_key": key,
         "model_config": config_dict(model_config(key, block)),
-        "train_config": cfg.model_dump(mode="json"),
+        # Which models the pipeline trains (model, models) is not this run's config:
+        # adding a model to the list must not make existing checkpoints foreign.
+        "train_config": cfg.model_dump(mode="json", exclude={"model", "models"}),
         "data": data.fingerprint(),
     }
 

@@ -18,14 +18,12 @@ def run(
 ) -> dict[str, Any]:
     """Train `model` (default `train.model`) and return fit's summary.
 
-    Every block under `models:` is checked against its config dataclass first,
-    so a typo in any model's params fails here rather than in a later run.
+    Only this model's block is read (and checked against its config
+    dataclass): dvc.yaml declares exactly `models.<key>` for this stage.
     """
     from aerec.models import model_config
     from aerec.train import fit, load_training_data
 
-    for key, block in params.models.items():
-        model_config(key, block)
     key = model or params.train.model
     model_config(key, params.models.get(key, {}))
     data = load_training_data(Path(data_dir))
