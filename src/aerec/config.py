@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from aerec.errors import AerecError
 
@@ -236,6 +243,16 @@ class TrainConfig(StrictModel):
     noise: Literal["none", "gaussian", "masking"] = "none"
     noise_level: float = Field(default=0.0, ge=0)
     threads: int = Field(default=0, ge=0)
+
+    @field_validator("amp", "full_batch", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        # `dvc exp run -S` rewrites params.yaml in YAML 1.2, where off/on are
+        # plain strings and lose their quotes; YAML 1.1 (PyYAML) then reads
+        # them as booleans. Read them back as the words they were.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
     @model_validator(mode="after")
     def _check_noise(self) -> TrainConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,14 @@ def test_changing_a_model_param_reruns_only_that_model(workspace: Path) -> None:
     set_params(workspace, {"models": {"autorec": {"hidden": 12}}})
     out = run([DVC, "repro", "train@autorec"], workspace).stdout
     assert ran_stages(out) == ["train@autorec"], out
+
+
+def test_push_to_a_local_remote_and_pull_back(workspace: Path, tmp_path: Path) -> None:
+    run([DVC, "remote", "add", "-d", "local", str(tmp_path / "remote")], workspace)
+    run([DVC, "push"], workspace)
+    checkpoint = workspace / "models" / "autorec" / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    checkpoint.unlink()
+    shutil.rmtree(workspace / ".dvc" / "cache")  # only the remote has it now
+    run([DVC, "pull"], workspace)
+    assert checkpoint.read_bytes() == before

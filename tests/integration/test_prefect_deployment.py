@@ -110,3 +110,35 @@ def test_nightly_schedule_is_registered(served: tuple[Path, dict[str, str]]) -> 
     assert crons == ["0 3 * * *"]
     assert deployment["work_pool_name"] == "aerec-process"
     assert os.path.isdir(workspace / ".dvc" / "cache")
+
+
+def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
+    served: tuple[Path, dict[str, str]],
+) -> None:
+    workspace, env = served
+    prefect = str(BIN / "prefect")
+    grid = json.dumps({"train.epochs": ["2", "3"]})
+    out = run(
+        [
+            prefect,
+            "deployment",
+            "run",
+            "aerec-sweep/sweep",
+            "--param",
+            f"grid={grid}",
+            "--watch",
+            "--watch-timeout",
+            "600",
+        ],
+        workspace,
+        **env,
+    )
+    assert "Completed" in out.stdout, out.stdout[-3000:]
+    shown = json.loads(run([str(BIN / "dvc"), "exp", "show", "--json"], workspace).stdout)
+    epochs = sorted(
+        rev["data"]["params"]["params.yaml"]["data"]["train"]["epochs"]
+        for baseline in shown
+        for exp in baseline.get("experiments") or []
+        for rev in exp["revs"]
+    )
+    assert epochs == [2, 3]
