@@ -100,7 +100,8 @@ class SparseRows:
 
     def with_values(self, values: Tensor) -> SparseRows:
         """The same pattern carrying other values; shares the pattern caches."""
-        shared = {k: v for k, v in self._cache.items() if k in ("rows", "tperm", "tindptr")}
+        pattern_keys = ("rows", "tperm", "tindptr", "t_host")
+        shared = {k: v for k, v in self._cache.items() if k in pattern_keys}
         return SparseRows(self.indptr, self.indices, values, self.n_cols, shared)
 
     def keep(self, mask: Tensor) -> SparseRows:
@@ -183,9 +184,17 @@ class SparseRows:
     def t_mm(self, dense: Tensor) -> Tensor:
         """self.T @ dense, no autograd."""
         dense = dense.float()
-        if self.device.type == "cpu":
-            return torch.from_numpy(np.asarray(self._scipy().T @ dense.contiguous().numpy()))
         tindptr, tindices, perm = self._transposed()
+        if self.device.type == "cpu":
+            # A CSR of the transpose (its order cached per pattern) runs scipy's
+            # row kernel, about a third faster than the CSC product of self.T.
+            if "t_host" not in self._cache:
+                self._cache["t_host"] = (tindptr.numpy(), tindices.numpy().astype(np.int32))
+            t_indptr, t_indices = self._cache["t_host"]
+            csr_t = sp.csr_matrix(
+                (self.values[perm].numpy(), t_indices, t_indptr), shape=(self.n_cols, self.n_rows)
+            )
+            return torch.from_numpy(np.asarray(csr_t @ dense.contiguous().numpy()))
         csr_t = _csr_tensor(tindptr, tindices, self.values[perm], (self.n_cols, self.n_rows))
         return torch.sparse.mm(csr_t, dense)
 
