@@ -165,7 +165,14 @@ def run_dense(train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: to
 
 
 def run_aerec(
-    train: sp.csr_matrix, test: sp.csr_matrix, epochs: int, device: str, threads: int, amp: str
+    train: sp.csr_matrix,
+    test: sp.csr_matrix,
+    epochs: int,
+    device: str,
+    threads: int,
+    amp: str,
+    key: str = "autorec",
+    block: dict | None = None,
 ):
     """aerec's own loop (fit), with the test split as its per-epoch evaluation split."""
     from aerec.config import TrainConfig
@@ -190,11 +197,33 @@ def run_aerec(
         threads=threads,
         amp=amp,
     )
-    block = {"hidden": HIDDEN, "orientation": "item", "l2": L2}
+    block = block or {"hidden": HIDDEN, "orientation": "item", "l2": L2}
     with tempfile.TemporaryDirectory() as out:
-        fit("autorec", block, cfg, data, Path(out), log=False)
+        fit(key, block, cfg, data, Path(out), log=False)
         history = read_checkpoint(Path(out) / "checkpoint.pt")["history"]
     return [row["seconds"] for row in history], [row["val_rmse"] for row in history]
+
+
+# Variants that need every output (dense re-feeding, the multinomial softmax)
+# against their sampled-output counterparts, all in aerec's loop.
+VARIANTS = {
+    "deep_ae [500] sampled outputs": ("deep_ae", {"orientation": "item", "layers": [HIDDEN]}),
+    "deep_ae [500] + dense re-feeding": (
+        "deep_ae",
+        {"orientation": "item", "layers": [HIDDEN], "refeed_steps": 1},
+    ),
+    "vae gaussian [600, 200] sampled": ("vae", {"likelihood": "gaussian"}),
+    "vae multinomial [600, 200] dense softmax": ("vae", {"likelihood": "multinomial"}),
+}
+
+
+def run_variants(train: sp.csr_matrix, test: sp.csr_matrix, args: argparse.Namespace, device):
+    """Epoch time of each variant in VARIANTS (the median of epochs 2..n)."""
+    for name, (key, block) in VARIANTS.items():
+        times, _ = run_aerec(
+            train, test, args.epochs, device.type, args.threads, args.amp, key, block
+        )
+        print(f"{name:42s} epoch {statistics.median(times[1:] or times):.3f} s", flush=True)
 
 
 def _sync(device: torch.device) -> None:
@@ -211,8 +240,14 @@ def main() -> None:
     parser.add_argument(
         "--amp", default="off", choices=["off", "bf16", "fp16"], help="aerec on CUDA (peers: fp32)"
     )
+    parser.add_argument("--variants", action="store_true", help="time dense-output variants")
     parser.add_argument("--target", type=float, default=0.845, help="RMSE for time-to-target")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads (0: all cores): the peers' torch threads, aerec's train.threads",
+    )
     args = parser.parse_args()
     if not args.ratings.is_file():
         sys.exit(f"{args.ratings}: not found (needs ../shared/data/ml-1m)")
@@ -227,13 +262,16 @@ def main() -> None:
     print(
         f"ml-1m users 1-2999: {train.shape[0]} users x {train.shape[1]} items, "
         f"train {train.nnz:,}, test {test.nnz:,}; device {device}, "
-        f"torch threads {torch.get_num_threads()}, {args.epochs} epochs, aerec amp {args.amp}"
+        f"CPU threads {threads} (aerec: train.threads {threads}, torch_threads 1); "
+        f"{args.epochs} epochs, aerec amp {args.amp}"
     )
-    results = {
-        "aerec": run_aerec(train, test, args.epochs, device.type, threads, args.amp),
-        "dense": run_dense(train, test, args.epochs, device),
-        "deeprec": run_deeprec(train, test, args.epochs, device),
-    }
+    if args.variants:
+        run_variants(train, test, args, device)
+        return
+    results = {"aerec": run_aerec(train, test, args.epochs, device.type, threads, args.amp)}
+    torch.set_num_threads(threads)  # fit() set aerec's own thread count
+    results["dense"] = run_dense(train, test, args.epochs, device)
+    results["deeprec"] = run_deeprec(train, test, args.epochs, device)
     # The first epoch includes one-off warm-up (allocations, kernel selection).
     epoch = {k: statistics.median(t[1:] or t) for k, (t, _) in results.items()}
     for name, (times, errors) in results.items():

@@ -221,7 +221,10 @@ class TrainConfig(StrictModel):
     `masking` drops each observed input with probability `noise_level`.
     `full_batch`: `on` takes one gradient step over all rows per epoch, `auto`
     does so only on CUDA when the dense matrix fits in an eighth of free GPU
-    memory, `off` cuts `batch_size` rows. `threads` 0 uses every core.
+    memory, `off` cuts `batch_size` rows. On the CPU, `threads` (0: every
+    core) run the sparse products; `torch_threads` (0: every core) are torch's
+    own, for the dense layers. It is 1 by default: torch's many small ops lost
+    8x to OpenMP hand-offs on a busy 2-core machine (BENCHMARKS.md, Train).
     """
 
     model: str = "autorec"
@@ -243,6 +246,7 @@ class TrainConfig(StrictModel):
     noise: Literal["none", "gaussian", "masking"] = "none"
     noise_level: float = Field(default=0.0, ge=0)
     threads: int = Field(default=0, ge=0)
+    torch_threads: int = Field(default=1, ge=0)
 
     @field_validator("amp", "full_batch", mode="before")
     @classmethod

@@ -37,7 +37,15 @@ from aerec.config import TrainConfig
 from aerec.errors import AerecError
 from aerec.io import atomic_path, write_text
 from aerec.models import build_model, config_dict, model_class, model_config
-from aerec.models.base import Autoencoder, Batch, DataSpec, RatingData, SparseRows, Targets
+from aerec.models.base import (
+    Autoencoder,
+    Batch,
+    DataSpec,
+    RatingData,
+    SparseRows,
+    Targets,
+    set_cpu_threads,
+)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
@@ -673,7 +681,8 @@ def fit(
     ckpt_path, history_path = out_dir / CHECKPOINT_FILE, out_dir / HISTORY_FILE
     device = pick_device(cfg.device)
     if device.type == "cpu":
-        torch.set_num_threads(cfg.threads or _cores())
+        torch.set_num_threads(cfg.torch_threads or _cores())
+        set_cpu_threads(cfg.threads or _cores())
     identity = _identity(key, block, cfg, data)
     spec = data.spec()
     identity["spec"] = vars(spec).copy()

@@ -14,7 +14,7 @@ from tests.train_fixture import TINY_BLOCKS, write_tiny
 
 from aerec.config import TrainConfig
 from aerec.errors import AerecError
-from aerec.models import REGISTRY, build_model, model_config
+from aerec.models import REGISTRY, base, build_model, model_config
 from aerec.models.base import DataSpec, RatingData, SparseRows, Targets, sampled_mm, sparse_mm
 from aerec.train import (
     _val_recall,
@@ -132,7 +132,12 @@ def test_sampled_outputs_equal_the_dense_outputs_at_the_same_entries(
     torch.testing.assert_close(some, dense[:, cols], rtol=1e-5, atol=1e-5)
 
 
-def test_sparse_kernels_match_dense_autograd() -> None:
+@pytest.mark.parametrize("threads", [1, 3])
+def test_sparse_kernels_match_dense_autograd(threads: int, monkeypatch) -> None:
+    # Split every product into blocks (as large batches are) over `threads` threads.
+    monkeypatch.setattr(base, "_SPLIT_MIN_NNZ", 0)
+    base.set_cpu_threads(threads)
+    monkeypatch.setattr(base, "_CPU_THREADS", threads)
     gen = torch.Generator().manual_seed(0)
     dense = torch.rand(5, 7, generator=gen) * (torch.rand(5, 7, generator=gen) < 0.4)
     sparse = SparseRows.from_scipy(_csr(dense.numpy()))
