@@ -390,3 +390,31 @@ def _duplicate_rejects(
 
 def _empty_rejects_with_index() -> pl.DataFrame:
     return pl.DataFrame(schema={_FILE_INDEX: pl.Int32, **s.REJECTS_SCHEMA})
+
+
+def expand_folder(paths: list[Path], names: tuple[str, ...], what: str) -> list[Path]:
+    """Input paths with each folder replaced by its files `names` (plain or .gz).
+
+    The first name is required in a folder; a folder without it is a user
+    error that says `what` was expected there.
+    """
+    out: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = [_in_folder(path, name) for name in names]
+        if found[0] is None:
+            raise AerecError(
+                f"{path}: folder without {names[0]} (or {names[0]}.gz); expected {what} "
+                f"with {names[0]} [{' '.join(names[1:])}]"
+            )
+        out.extend(f for f in found if f is not None)
+    return out
+
+
+def _in_folder(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None

@@ -20,6 +20,7 @@ from aerec.readers.base import (
     ReadResult,
     canonicalize,
     check_head,
+    expand_folder,
     plain_files,
     scan_lines,
     split_fields,
@@ -56,7 +57,7 @@ _FLAGS = {"0": False, "1": True}
 
 def read(paths: list[Path], scale: RatingScale) -> ReadResult:
     """Read MovieLens 100K ratings, with u.user / u.item side tables when given."""
-    files = expand(paths)
+    files = expand_folder(paths, (DATA, USERS, ITEMS), "a MovieLens 100K folder")
     with plain_files(files) as plain:
         kinds = [_kind(path) for path in files]
         pairs = list(zip(files, plain, kinds, strict=True))
@@ -82,30 +83,6 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
             read_side(users, USERS_LAYOUT) if users else None,
             read_side(items, ITEMS_LAYOUT) if items else None,
         )
-
-
-def expand(paths: list[Path]) -> list[Path]:
-    """Input paths with each folder replaced by its u.data [u.user u.item]."""
-    out: list[Path] = []
-    for path in paths:
-        if not path.is_dir():
-            out.append(path)
-            continue
-        found = [_in_folder(path, name) for name in (DATA, USERS, ITEMS)]
-        if found[0] is None:
-            raise AerecError(
-                f"{path}: folder without {DATA}; expected a MovieLens 100K folder "
-                f"with {DATA} [{USERS} {ITEMS}]"
-            )
-        out.extend(f for f in found if f is not None)
-    return out
-
-
-def _in_folder(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def _kind(path: Path) -> str:

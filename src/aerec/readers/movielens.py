@@ -32,6 +32,7 @@ from aerec.readers.base import (
     ReadResult,
     canonicalize,
     check_head,
+    expand_folder,
     plain_files,
     scan_lines,
     split_fields,
@@ -91,7 +92,7 @@ ITEMS_SCHEMA: dict[str, pl.DataType] = {
 
 def read(paths: list[Path], scale: RatingScale) -> ReadResult:
     """Read MovieLens '::' ratings, with users.dat / movies.dat side tables when given."""
-    files = expand(paths)
+    files = expand_folder(paths, (RATINGS, USERS, MOVIES), "a MovieLens folder")
     with plain_files(files) as plain:
         kinds = [_kind(path, local) for path, local in zip(files, plain, strict=True)]
         rating_files = [
@@ -118,30 +119,6 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
         users = read_side(side[USERS], USERS_LAYOUT) if side[USERS] else None
         items = read_side(side[MOVIES], MOVIES_LAYOUT) if side[MOVIES] else None
     return with_side(result, users, items)
-
-
-def expand(paths: list[Path]) -> list[Path]:
-    """Input paths with each folder replaced by its MovieLens files (ratings.dat required)."""
-    out: list[Path] = []
-    for path in paths:
-        if not path.is_dir():
-            out.append(path)
-            continue
-        found = [_in_folder(path, name) for name in (RATINGS, USERS, MOVIES)]
-        if found[0] is None:
-            raise AerecError(
-                f"{path}: folder without {RATINGS} (or {RATINGS}.gz); "
-                f"expected a MovieLens folder with {RATINGS} [{USERS} {MOVIES}]"
-            )
-        out.extend(f for f in found if f is not None)
-    return out
-
-
-def _in_folder(folder: Path, name: str) -> Path | None:
-    for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def _kind(path: Path, local: Path) -> str:
