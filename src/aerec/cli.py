@@ -128,11 +128,14 @@ def train(
     recall = summary["best_val_recall20"]
     score = f"val RMSE {best:.4f}" if best is not None else f"val recall@20 {recall:.4f}"
     resumed = summary["resumed_from_epoch"]
+    if resumed is not None and summary["trained_epochs"] == 0:
+        resumed_note = ", already trained (nothing to do)"
+    else:
+        resumed_note = f", resumed after epoch {resumed}" if resumed is not None else ""
     Console().print(
         f"[bold]train[/] {summary['model']} on {summary['device']}: {summary['epochs']} epochs, "
-        f"best epoch {summary['best_epoch']} ({score})"
-        + (f", resumed after epoch {resumed}" if resumed is not None else "")
-        + f"\n  checkpoint: {summary['checkpoint']}"
+        f"best epoch {summary['best_epoch']} ({score}){resumed_note}"
+        f"\n  checkpoint: {summary['checkpoint']}"
     )
 
 

@@ -644,7 +644,7 @@ class _Progress:
             f"{row['ratings_per_s']:,.0f} ratings/s"
         )
         if self._bar is not None:
-            self._bar.console.log(line)
+            self._bar.console.print(line)
         else:
             print(line, file=sys.stderr, flush=True)
 
@@ -748,6 +748,7 @@ def fit(
         "best_val_rmse": None if model.likelihood == "multinomial" else state.best_score,
         "best_val_recall20": -state.best_score if model.likelihood == "multinomial" else None,
         "resumed_from_epoch": resumed_from,
+        "trained_epochs": state.epoch - (resumed_from or 0),
         "seconds": round(time.perf_counter() - started, 3),
         "checkpoint": str(ckpt_path),
     }
