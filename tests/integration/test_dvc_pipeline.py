@@ -37,6 +37,21 @@ def test_full_run_produces_every_output(workspace: Path) -> None:
     assert (workspace / "dvc.lock").is_file()
 
 
+def test_dvc_plots_render_offline(workspace: Path, tmp_path: Path) -> None:
+    run([DVC, "plots", "show", "-o", str(tmp_path / "plots")], workspace)
+    page = (tmp_path / "plots" / "index.html").read_text()
+    assert re.findall(r"https?://", page) == []
+    images = sorted(
+        p.name.rsplit("_plots_", 1)[1] for p in (tmp_path / "plots" / "static").iterdir()
+    )
+    assert images == [
+        "predictions.png",
+        "rmse_item_popularity.png",
+        "rmse_user_activity.png",
+        "training_curves.png",
+    ]
+
+
 def test_second_repro_runs_nothing(workspace: Path) -> None:
     out = run([DVC, "repro"], workspace).stdout
     assert ran_stages(out) == []
