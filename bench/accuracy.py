@@ -101,7 +101,6 @@ def main() -> None:
         sp.csr_matrix((n_items, 0), dtype=np.float32),
         1.0,
         5.0,
-        float(train.data.mean()),
     )
     test_coo = test.tocoo()
     results, results_full = [], []

@@ -186,7 +186,6 @@ def run_aerec(
         sp.csr_matrix((n_items, 0), dtype=np.float32),
         1.0,
         5.0,
-        float(train.data.mean()),
     )
     cfg = TrainConfig(
         epochs=epochs,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from tests.train_fixture import TINY_BLOCKS, write_tiny
 
@@ -252,6 +253,25 @@ def test_cli_reports_bad_input_in_one_line(data_dir: Path, tmp_path: Path) -> No
     )
 
 
+def test_bad_build_outputs_are_one_line_errors(tmp_path: Path) -> None:
+    data = write_tiny(tmp_path / "data")
+    (data / "stats.json").write_text('{"global_mean": 3.5}')
+    with pytest.raises(AerecError, match=r"stats.json: needs scale.min and scale.max"):
+        load_training_data(data)
+    write_tiny(data)
+    for garbage in (b"garbage", b"PK\x03\x04 cut short"):
+        (data / "val.npz").write_bytes(garbage)
+        with pytest.raises(AerecError, match=r"val.npz: not a scipy sparse .npz"):
+            load_training_data(data)
+    write_tiny(data)
+    sp.save_npz(data / "item_side.npz", sp.csr_matrix(np.ones((3, 2), np.float32)))
+    with pytest.raises(AerecError, match=r"item_side.npz: 3 rows, expected 20; rebuild it"):
+        load_training_data(data)
+    write_tiny(data)
+    (data / "item_side.npz").unlink()  # absent side info is side info with 0 columns
+    assert load_training_data(data).item_side.shape == (20, 0)
+
+
 def test_masking_noise_drops_and_rescales_observed_inputs_only() -> None:
     rows = SparseRows.from_scipy(_csr([[1, 0, 2, 3], [0, 4, 0, 5]]))
     torch.manual_seed(0)
@@ -347,7 +367,5 @@ def test_cuda_training_matches_the_cpu_kernels_and_learns(
     )
 
 
-def _csr(rows: list[list[float]]):
-    import scipy.sparse as sp
-
+def _csr(rows: list[list[float]]) -> sp.csr_matrix:
     return sp.csr_matrix(np.array(rows, dtype=np.float32))

@@ -23,6 +23,7 @@ import os
 import random
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,6 @@ class TrainingData:
     item_side: sp.csr_matrix
     rating_min: float
     rating_max: float
-    global_mean: float
 
     def spec(self) -> DataSpec:
         """Sizes and rating range a model is built for."""
@@ -98,7 +98,7 @@ def _read_csr(path: Path, shape: tuple[int, int] | None = None) -> sp.csr_matrix
         raise AerecError(f"{path}: not found; run the build stage first (aerec build)")
     try:
         matrix = sp.load_npz(path)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise AerecError(f"{path}: not a scipy sparse .npz ({exc}); rebuild it") from exc
     matrix = sp.csr_matrix(matrix, dtype=np.float32)
     if shape is not None and matrix.shape[0] != shape[0]:
@@ -123,12 +123,11 @@ def load_training_data(data_dir: Path) -> TrainingData:
         stats = json.loads(stats_path.read_text(encoding="utf-8"))
         scale = stats["scale"]
         lo, hi = float(scale["min"]), float(scale["max"])
-        mean = float(stats.get("global_mean", train.data.mean() if train.nnz else 0.0))
     except FileNotFoundError as exc:
         raise AerecError(f"{stats_path}: not found; run the build stage first") from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise AerecError(f"{stats_path}: needs scale.min/max and global_mean ({exc})") from exc
-    return TrainingData(train, val, sides[0], sides[1], lo, hi, mean)
+        raise AerecError(f"{stats_path}: needs scale.min and scale.max ({exc})") from exc
+    return TrainingData(train, val, sides[0], sides[1], lo, hi)
 
 
 # -- device, optimizer, noise ------------------------------------------------

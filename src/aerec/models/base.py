@@ -45,11 +45,6 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def activation(name: str) -> nn.Module:
-    """The activation module for a config name (checked by `check_config`)."""
-    return ACTIVATIONS[name]()
-
-
 @dataclass
 class SparseRows:
     """A batch of CSR rows living on one device (int64 indices, float32 values).
