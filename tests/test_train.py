@@ -213,13 +213,19 @@ def test_checkpoint_of_another_config_is_an_error_unless_restart(
 ) -> None:
     data = load_training_data(data_dir)
     fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=2), data, tmp_path, log=False)
-    with pytest.raises(AerecError, match="different model config; pass --restart"):
+    with pytest.raises(AerecError, match="different model config; pass --restart to start over"):
         fit("autorec", {"hidden": 5}, _cfg(epochs=2), data, tmp_path, log=False)
     with pytest.raises(AerecError, match="different train config"):
         fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=3), data, tmp_path, log=False)
     summary = fit("autorec", {"hidden": 5}, _cfg(epochs=2), data, tmp_path, restart=True)
     assert summary["resumed_from_epoch"] is None
     assert read_checkpoint(tmp_path / "checkpoint.pt")["model_config"]["hidden"] == 5
+    # A pipeline re-run: same config resumes, another config starts over.
+    again = fit("autorec", {"hidden": 5}, _cfg(epochs=2), data, tmp_path, restart_if_changed=True)
+    assert again["resumed_from_epoch"] == 2 and again["trained_epochs"] == 0
+    other = fit("autorec", {"hidden": 6}, _cfg(epochs=2), data, tmp_path, restart_if_changed=True)
+    assert other["resumed_from_epoch"] is None and other["trained_epochs"] == 2
+    assert read_checkpoint(tmp_path / "checkpoint.pt")["model_config"]["hidden"] == 6
 
 
 def test_corrupt_or_foreign_checkpoint_is_one_clear_error(tmp_path: Path) -> None:

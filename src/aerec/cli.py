@@ -114,6 +114,9 @@ def train(
     model: str = typer.Option(None, help="Model key (default: train.model in params)."),
     params: str = typer.Option("params.yaml", help="Params file (reads train, models.<key>)."),
     restart: bool = typer.Option(False, help="Discard an existing checkpoint and start over."),
+    restart_if_changed: bool = typer.Option(
+        False, help="Resume a checkpoint of the same config, replace one of another (for DVC)."
+    ),
 ) -> None:
     """Train an autoencoder; resumes from out/checkpoint.pt after an interruption."""
     from pathlib import Path
@@ -123,7 +126,14 @@ def train(
     from aerec.config import load_params
     from aerec.stages import train as stage
 
-    summary = stage.run(Path(data), Path(out), load_params(params), model, restart)
+    summary = stage.run(
+        Path(data),
+        Path(out),
+        load_params(params),
+        model,
+        restart,
+        restart_if_changed=restart_if_changed,
+    )
     best = summary["best_val_rmse"]
     recall = summary["best_val_recall20"]
     score = f"val RMSE {best:.4f}" if best is not None else f"val recall@20 {recall:.4f}"

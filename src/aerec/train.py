@@ -668,13 +668,16 @@ def fit(
     out_dir: Path,
     *,
     restart: bool = False,
+    restart_if_changed: bool = False,
     log: bool = True,
 ) -> dict[str, Any]:
     """Train model `key` (params block `block`) and write checkpoint.pt and history.csv.
 
     Resumes from `out_dir/checkpoint.pt` when it was written for the same
-    model, params and data; a checkpoint for anything else is an AerecError
-    unless `restart` is set. Returns a small summary.
+    model, params and data; a checkpoint for anything else is an AerecError,
+    or is replaced when `restart_if_changed` is set (what a pipeline that
+    re-runs on changes wants). `restart` always starts over. Returns a small
+    summary.
     """
     out_dir = Path(out_dir)
     ckpt_path, history_path = out_dir / CHECKPOINT_FILE, out_dir / HISTORY_FILE
@@ -698,9 +701,15 @@ def fit(
     resumed_from = None
     if ckpt_path.exists() and not restart:
         ckpt = read_checkpoint(ckpt_path)
-        _check_identity(ckpt, identity, ckpt_path)
-        state = _restore(ckpt, model, opt, sched, stepper, device)
-        resumed_from = state.epoch
+        changed = _changed(ckpt, identity)
+        if changed and not restart_if_changed:
+            raise AerecError(
+                f"{ckpt_path}: written for a different {changed}; pass --restart to start "
+                "over (or --restart-if-changed, or another --out)"
+            )
+        if not changed:
+            state = _restore(ckpt, model, opt, sched, stepper, device)
+            resumed_from = state.epoch
     batch_rows = (
         len(rows) if _full_batch(cfg, device, model.n_rows, model.n_cols) else cfg.batch_size
     )
@@ -753,13 +762,12 @@ def fit(
     }
 
 
-def _check_identity(ckpt: dict[str, Any], identity: dict[str, Any], path: Path) -> None:
+def _changed(ckpt: dict[str, Any], identity: dict[str, Any]) -> str | None:
+    """What differs between a checkpoint and this run ("model config", ...), or None."""
     for name in ("model_key", "model_config", "train_config", "data", "spec"):
         if ckpt.get(name) != identity[name]:
-            raise AerecError(
-                f"{path}: written for a different {name.replace('_', ' ')}; "
-                "pass --restart to start over (or use another --out)"
-            )
+            return name.replace("_", " ")
+    return None
 
 
 def _resume_state(

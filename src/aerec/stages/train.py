@@ -15,6 +15,7 @@ def run(
     model: str | None = None,
     restart: bool = False,
     log: bool = True,
+    restart_if_changed: bool = False,
 ) -> dict[str, Any]:
     """Train `model` (default `train.model`) and return fit's summary.
 
@@ -27,6 +28,14 @@ def run(
     key = model or params.train.model
     model_config(key, params.models.get(key, {}))
     data = load_training_data(Path(data_dir))
+    block = params.models.get(key, {})
     return fit(
-        key, params.models.get(key, {}), params.train, data, Path(out_dir), restart=restart, log=log
+        key,
+        block,
+        params.train,
+        data,
+        Path(out_dir),
+        restart=restart,
+        restart_if_changed=restart_if_changed,
+        log=log,
     )
