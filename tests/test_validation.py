@@ -100,16 +100,16 @@ def test_clean_dataset_passes_every_expectation(tmp_path: Path) -> None:
         "rating_on_step[ratings.rating]",
         "unique_pairs[ratings.user_id, item_id]",
         "timestamp_plausible[ratings.timestamp]",
-        "min_ratings[ratings]",
         "min_users[per_user]",
         "min_ratings_per_user[per_user.n_ratings]",
         "min_items[per_item]",
+        "min_ratings[profile.n_ratings]",
         "rating_mean[profile.rating_mean]",
         "rating_stdev[profile.rating_stdev]",
         "reject_share[profile.reject_share]",
         "top_rating_share[rating_values.share]",
     ]
-    assert outcome(result, "min_ratings[ratings]").observed == 30
+    assert outcome(result, "min_ratings[profile.n_ratings]").observed == 30
     assert outcome(result, "min_users[per_user]").observed == 6
     assert outcome(result, "min_items[per_item]").observed == 8
     assert outcome(result, "rating_mean[profile.rating_mean]").observed == pytest.approx(3.0)
@@ -214,14 +214,14 @@ def test_shifted_column_export_fails_scale_step_timestamps_and_mean(tmp_path: Pa
 def test_empty_table_fails_the_size_checks_as_errors(tmp_path: Path) -> None:
     result = run(tmp_path, pl.DataFrame(schema=s.RATINGS_SCHEMA))
     assert failed(result) == {
-        "min_ratings[ratings]": "error",
+        "min_ratings[profile.n_ratings]": "error",
         "min_users[per_user]": "error",
         "min_items[per_item]": "error",
         "rating_mean[profile.rating_mean]": "warn",
         "rating_stdev[profile.rating_stdev]": "error",
         "top_rating_share[rating_values.share]": "error",
     }
-    assert outcome(result, "min_ratings[ratings]").observed == 0
+    assert outcome(result, "min_ratings[profile.n_ratings]").observed == 0
     assert outcome(result, "min_users[per_user]").observed == 0
     assert outcome(result, "rating_mean[profile.rating_mean]").observed is None
 
@@ -316,6 +316,89 @@ def test_missing_column_fails_columns(tmp_path: Path) -> None:
         "timestamp_plausible[ratings.timestamp]": "error",
     }
     assert outcome(result, "columns[schema]").observed == [s.ITEM_ID, s.RATING, s.USER_ID]
+
+
+def broken_in_every_row_level_way() -> pl.DataFrame:
+    """The clean ratings plus 2 duplicated pairs, a null user, a null rating,
+    a rating out of range, one off the step and a timestamp in the future."""
+    ratings = clean_ratings()
+    row = pl.int_range(pl.len())
+    broken = ratings.with_columns(
+        pl.when(row == 5).then(None).otherwise(pl.col(s.USER_ID)).alias(s.USER_ID),
+        pl.when(row == 7)
+        .then(None)
+        .when(row == 8)
+        .then(7.0)
+        .when(row == 9)
+        .then(2.5)
+        .otherwise(pl.col(s.RATING))
+        .cast(pl.Float32)
+        .alias(s.RATING),
+        pl.when(row == 11).then(NOW + 1).otherwise(pl.col(s.TIMESTAMP)).alias(s.TIMESTAMP),
+    )
+    return pl.concat([broken, ratings.slice(20, 2)])
+
+
+def comparable(result: Validation) -> list[tuple[Any, ...]]:
+    """Each outcome's verdict, counts and failing rows (as a sorted list)."""
+    return [
+        (
+            o.label,
+            o.success,
+            o.evaluated,
+            o.observed,
+            o.element_count,
+            o.unexpected_count,
+            o.unexpected_percent,
+            sorted(json.dumps(r, sort_keys=True) for r in o.failing_rows),
+        )
+        for o in result.outcomes
+    ]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 31])
+def test_ratings_validated_in_parts_give_the_whole_tables_outcomes(
+    tmp_path: Path, chunk_rows: int
+) -> None:
+    ingest_dir = write_ingest(tmp_path / "interim", broken_in_every_row_level_way())
+    cfg = CFG.model_copy(update={"failing_rows": 50})
+    whole = validate(ingest_dir, STARS, cfg, now=NOW)
+    in_parts = validate(ingest_dir, STARS, cfg, now=NOW, chunk_rows=chunk_rows)
+    assert failed(whole) == {
+        "not_null[ratings.user_id]": "error",
+        "not_null[ratings.rating]": "error",
+        "rating_in_scale[ratings.rating]": "error",
+        "rating_on_step[ratings.rating]": "error",
+        "unique_pairs[ratings.user_id, item_id]": "error",
+        "timestamp_plausible[ratings.timestamp]": "error",
+    }
+    assert outcome(whole, "unique_pairs[ratings.user_id, item_id]").unexpected_count == 4
+    assert comparable(in_parts) == comparable(whole)
+    assert in_parts.gx_results["ratings"]["meta"]["parts"] == -(-32 // chunk_rows)
+    assert in_parts.gx_results["ratings"]["statistics"]["unsuccessful_expectations"] == 6
+
+
+def test_parts_keep_at_most_failing_rows_per_expectation(tmp_path: Path) -> None:
+    ratings = clean_ratings().with_columns(pl.lit(9.0, pl.Float32).alias(s.RATING))
+    ingest_dir = write_ingest(tmp_path / "interim", ratings)
+    cfg = CFG.model_copy(update={"failing_rows": 4})
+    result = validate(ingest_dir, STARS, cfg, now=NOW, chunk_rows=3)
+    o = outcome(result, "rating_in_scale[ratings.rating]")
+    assert (o.unexpected_count, o.element_count, o.unexpected_percent) == (30, 30, 100.0)
+    assert len(o.failing_rows) == 4
+
+
+def test_parts_without_a_user_column_are_row_slices(tmp_path: Path) -> None:
+    result = validate(
+        write_ingest(tmp_path / "interim", clean_ratings().drop(s.USER_ID)),
+        STARS,
+        CFG,
+        now=NOW,
+        chunk_rows=8,
+    )
+    assert result.gx_results["ratings"]["meta"]["parts"] == 4
+    assert outcome(result, "rating_in_scale[ratings.rating]").element_count == 30
+    assert not outcome(result, "not_null[ratings.user_id]").evaluated
 
 
 def test_continuous_scale_checks_the_range_but_no_step(tmp_path: Path) -> None:

@@ -9,6 +9,10 @@ GX on the full table, so the failing rows come from GX itself. Aggregates
 (mean, spread) are computed with polars and only compared in GX: GX's pandas
 mean and standard deviation scan every value in Python (a Decimal test) and
 cost ~0.75 s per million ratings each.
+
+A ratings table above `CHUNK_ROWS` is validated in parts (see `parts`), so
+that memory is that of one part: GX works on a pandas copy of its batch
+and its unique-pairs check hashes every row several times over.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import json
 import math
 import os
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +58,8 @@ IN_USERS = "in_users_table"
 IN_ITEMS = "in_items_table"
 
 _GX_SEVERITY = {"error": "critical", "warn": "warning"}
+# Rows of the ratings table GX validates at a time (about 1 GiB of working memory).
+CHUNK_ROWS = 5_000_000
 _SEVERITY = {gx: ours for ours, gx in _GX_SEVERITY.items()}
 
 
@@ -162,10 +170,11 @@ def has_canonical_schema(ratings: pl.DataFrame) -> bool:
 def derive_tables(ingest: Ingest) -> dict[str, pl.DataFrame]:
     """The tables the suites run on, keyed by table name.
 
-    `schema` is the ratings table with no rows (GX checks its dtypes) and
-    `ratings` the full table. The counts, rating values and profile need the
-    canonical columns: when the ratings table lacks them only the first two
-    exist, and the checks on the others are reported as not evaluated.
+    `schema` is the ratings table with no rows (GX checks its dtypes),
+    `ratings` the full table and `profile` one row of aggregates: the number
+    of ratings and, with the canonical columns, the rating mean and spread and
+    the reject share. The counts and rating values need the canonical columns:
+    when the ratings table lacks them, the checks on them are not run.
     """
     ratings = ingest.ratings
     tables = {SCHEMA: ratings.head(0), RATINGS: ratings}
@@ -173,6 +182,7 @@ def derive_tables(ingest: Ingest) -> dict[str, pl.DataFrame]:
         if side is not None:
             tables[name] = side
     if not has_canonical_schema(ratings):
+        tables[PROFILE] = pl.DataFrame({N_RATINGS: [ratings.height]}, schema={N_RATINGS: pl.Int64})
         return tables
     tables[PER_USER] = _counts(ratings, s.USER_ID, ingest.users, IN_USERS)
     tables[PER_ITEM] = _counts(ratings, s.ITEM_ID, ingest.items, IN_ITEMS)
@@ -186,11 +196,17 @@ def derive_tables(ingest: Ingest) -> dict[str, pl.DataFrame]:
     rejected = ingest.summary.get("rejected", 0)
     tables[PROFILE] = pl.DataFrame(
         {
+            N_RATINGS: [ratings.height],
             RATING_MEAN: [ratings[s.RATING].mean()],
             RATING_STDEV: [ratings[s.RATING].std()],
             REJECT_SHARE: [rejected / read if read else 0.0],
         },
-        schema={RATING_MEAN: pl.Float64, RATING_STDEV: pl.Float64, REJECT_SHARE: pl.Float64},
+        schema={
+            N_RATINGS: pl.Int64,
+            RATING_MEAN: pl.Float64,
+            RATING_STDEV: pl.Float64,
+            REJECT_SHARE: pl.Float64,
+        },
     )
     return tables
 
@@ -256,7 +272,8 @@ def build_suites(
     for table, key in ((USERS, s.USER_ID), (ITEMS, s.ITEM_ID)):
         if table in tables:
             _add_side_checks(suites, table, key)
-    return suites.by_table
+    order = [SCHEMA, RATINGS, PER_USER, PER_ITEM, PROFILE, RATING_VALUES, USERS, ITEMS]
+    return {table: suites.by_table[table] for table in order if table in suites.by_table}
 
 
 def _add_ratings_checks(suites: _Suites, scale: RatingScale, cfg: ValidateConfig, now: int) -> None:
@@ -327,10 +344,11 @@ def _add_ratings_checks(suites: _Suites, scale: RatingScale, cfg: ValidateConfig
         max_value=now,
     )
     suites.add(
-        RATINGS,
+        PROFILE,
         "min_ratings",
         f"at least {cfg.min_ratings:,} ratings",
-        gxe.ExpectTableRowCountToBeBetween,
+        gxe.ExpectColumnMaxToBeBetween,
+        column=N_RATINGS,
         min_value=cfg.min_ratings,
     )
 
@@ -461,18 +479,25 @@ def to_pandas(table: str, frame: pl.DataFrame) -> pd.DataFrame:
 
 
 def run_suites(
-    frames: dict[str, pd.DataFrame], suites: dict[str, list[Expectation]], failing_rows: int
+    tables: dict[str, pl.DataFrame],
+    suites: dict[str, list[Expectation]],
+    failing_rows: int,
+    chunk_rows: int = CHUNK_ROWS,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run each table's suite in one ephemeral GX context; GX's results as JSON dicts.
 
-    `frames` are the tables as pandas (see `to_pandas`). The result format
-    keeps up to `failing_rows` failing rows per expectation. All tables share
-    one dataframe asset: each added asset re-serialises the context's config.
-    Validation definitions load each batch once (`Batch.validate` loads it
-    again and re-hashes the whole frame).
+    Each table goes to GX as pandas (see `to_pandas`), the ratings table in
+    parts of at most `chunk_rows` rows whose results are merged (see `parts`
+    and `merge_results`). The result format keeps up to `failing_rows` failing
+    rows per expectation. All tables share one dataframe asset: each added
+    asset re-serialises the context's config. Validation definitions load each
+    batch once (`Batch.validate` loads it again and re-hashes the whole frame).
+    `seconds`, when given, gains the time spent in `to_pandas` and in `gx`.
     """
     import great_expectations as gx
 
+    clock = {} if seconds is None else seconds
     context = _offline_context()
     whole = (
         context.data_sources.add_pandas("aerec")
@@ -491,11 +516,113 @@ def run_suites(
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=whole, suite=suite)
         )
-        result = definition.run(
-            batch_parameters={"dataframe": frames[table]}, result_format=result_format
-        )
-        results[table] = result.to_json_dict()
+        part_results = []
+        for part in parts(table, tables[table], chunk_rows):
+            started = time.perf_counter()
+            frame = to_pandas(table, part)
+            converted = time.perf_counter()
+            result = definition.run(
+                batch_parameters={"dataframe": frame}, result_format=result_format
+            )
+            part_results.append(result.to_json_dict())
+            del frame
+            clock["to_pandas"] = clock.get("to_pandas", 0.0) + converted - started
+            clock["gx"] = clock.get("gx", 0.0) + time.perf_counter() - converted
+        results[table] = merge_results(part_results, failing_rows)
     return results
+
+
+def parts(table: str, frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """The frame in the parts GX validates one at a time.
+
+    Only the ratings table is split, and only above `chunk_rows` rows: into
+    parts by a hash of user_id, so that every copy of a (user, item) pair lands
+    in the same part and the unique-pairs check stays exact. The suite on it
+    holds row-level checks only (table-level ones are on `profile`), whose
+    verdict over the table is the conjunction of the parts' verdicts.
+    """
+    if table != RATINGS or frame.height <= chunk_rows:
+        yield frame
+        return
+    n_parts = -(-frame.height // chunk_rows)
+    if s.USER_ID not in frame.columns:
+        for offset in range(0, frame.height, chunk_rows):
+            yield frame.slice(offset, chunk_rows)
+        return
+    part = frame[s.USER_ID].hash(seed=0) % n_parts
+    for k in range(n_parts):
+        yield frame.filter(part == k)
+
+
+def merge_results(results: list[dict[str, Any]], failing_rows: int) -> dict[str, Any]:
+    """One GX suite result from the results of the same suite on the parts of a table.
+
+    Per expectation: successful when every part is; counts add up and the
+    percentages are recomputed from the sums as GX computes them; failing rows
+    and values are the first `failing_rows` over the parts in order; the first
+    part's exception, if any part raised, is kept. Expectations with `mostly`
+    do not run on parts (no ratings-table check has one).
+    """
+    if len(results) == 1:
+        return results[0]
+    by_id = [{r["expectation_config"]["meta"]["id"]: r for r in res["results"]} for res in results]
+    merged: list[dict[str, Any]] = []
+    for key, first in by_id[0].items():
+        same = [part[key] for part in by_id]
+        raised = [r for r in same if _exception(r.get("exception_info") or {}) is not None]
+        merged.append(
+            {
+                **first,
+                "success": all(r["success"] for r in same),
+                "result": _merge_details([r.get("result") or {} for r in same], failing_rows),
+                "exception_info": (raised or [first])[0].get("exception_info"),
+            }
+        )
+    passed = sum(r["success"] for r in merged)
+    return {
+        **results[0],
+        "results": merged,
+        "success": passed == len(merged),
+        "statistics": {
+            "evaluated_expectations": len(merged),
+            "successful_expectations": passed,
+            "unsuccessful_expectations": len(merged) - passed,
+            "success_percent": 100 * passed / len(merged) if merged else None,
+        },
+        "meta": {**results[0].get("meta", {}), "parts": len(results)},
+    }
+
+
+def _merge_details(details: list[dict[str, Any]], failing_rows: int) -> dict[str, Any]:
+    """GX's map-expectation `result` fields over parts (see GX's `_format_map_output`)."""
+    out = dict(details[0])
+    for key in ("element_count", "unexpected_count", "missing_count"):
+        if key in out:
+            out[key] = sum(d.get(key) or 0 for d in details)
+    for key in ("partial_unexpected_list", "unexpected_rows"):
+        if key in out:
+            out[key] = [row for d in details for row in d.get(key) or []][:failing_rows]
+    if "partial_unexpected_counts" in out:
+        counts: Counter[Any] = Counter()
+        for d in details:
+            for entry in d.get("partial_unexpected_counts") or []:
+                value = entry["value"]
+                counts[tuple(value) if isinstance(value, list) else value] += entry["count"]
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:failing_rows]
+        out["partial_unexpected_counts"] = [{"value": v, "count": c} for v, c in top]
+    element, unexpected = out.get("element_count") or 0, out.get("unexpected_count")
+    if unexpected is None or "unexpected_percent" not in out:
+        return out
+    total = unexpected / element * 100 if element else None
+    if "missing_count" not in out:
+        out["unexpected_percent"] = total
+        return out
+    nonmissing = element - out["missing_count"]
+    out["unexpected_percent"] = unexpected / nonmissing * 100 if nonmissing else None
+    out["unexpected_percent_nonmissing"] = out["unexpected_percent"]
+    out["unexpected_percent_total"] = total
+    out["missing_percent"] = out["missing_count"] / element * 100 if element else None
+    return out
 
 
 def _offline_context() -> Any:
@@ -572,29 +699,26 @@ def _finite(value: Any) -> Any:
 
 
 def validate(
-    ingest_dir: Path, dataset: DatasetConfig, cfg: ValidateConfig, now: int | None = None
+    ingest_dir: Path,
+    dataset: DatasetConfig,
+    cfg: ValidateConfig,
+    now: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> Validation:
     """Validate an ingest directory against the suites built from params.
 
     `now` (seconds since the epoch, default: the current time) bounds the
     timestamps. Failed expectations raise nothing (the stage decides); only
     unreadable input raises AerecError. `seconds` splits the time into
-    reading and deriving, converting to pandas, and GX itself.
+    reading and deriving, converting to pandas, and GX itself. `chunk_rows`
+    bounds the rows of the ratings table GX holds at a time.
     """
-    clock = [time.perf_counter()]
-
-    def lap() -> float:
-        clock.append(time.perf_counter())
-        return clock[-1] - clock[-2]
-
+    started = time.perf_counter()
     ingest = load_ingest(ingest_dir)
     tables = derive_tables(ingest)
-    seconds = {"read_and_derive": lap()}
-    frames = {name: to_pandas(name, frame) for name, frame in tables.items()}
-    seconds["to_pandas"] = lap()
+    seconds = {"read_and_derive": time.perf_counter() - started, "to_pandas": 0.0, "gx": 0.0}
     suites = build_suites(tables, dataset, cfg, int(time.time()) if now is None else now)
-    results = run_suites(frames, suites, cfg.failing_rows)
-    seconds["gx"] = lap()
+    results = run_suites(tables, suites, cfg.failing_rows, chunk_rows, seconds)
     return Validation(
         outcomes=outcomes(results),
         gx_results=results,

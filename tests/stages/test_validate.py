@@ -90,12 +90,12 @@ def test_clean_run_writes_report_result_and_summary(tmp_path: Path) -> None:
         "rows_read": 30,
         "rejected": 0,
     }
-    assert summary["checks"][12] == {
+    assert summary["checks"][16] == {
         "check": "min_ratings",
         "severity": "error",
-        "table": "ratings",
-        "column": None,
-        "expectation": "expect_table_row_count_to_be_between",
+        "table": "profile",
+        "column": "n_ratings",
+        "expectation": "expect_column_max_to_be_between",
         "success": True,
         "evaluated": True,
         "observed": 30,
@@ -114,7 +114,7 @@ def test_clean_run_writes_report_result_and_summary(tmp_path: Path) -> None:
     ]
     ratings_suite = result["suites"]["ratings"]
     assert ratings_suite["suite_name"] == "aerec.ratings"
-    assert ratings_suite["statistics"]["evaluated_expectations"] == 8
+    assert ratings_suite["statistics"]["evaluated_expectations"] == 7
     assert result["great_expectations_version"].startswith("1.")
 
 
