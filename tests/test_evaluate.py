@@ -26,9 +26,11 @@ def approx(value: float) -> object:
 
 def test_processed_inputs_and_seen_items(tmp_path: Path) -> None:
     processed = load_processed(write_processed(tmp_path))
-    assert processed.user_counts().tolist() == [2, 2, 0]
-    assert processed.item_counts().tolist() == [2, 1, 1, 0]
-    assert processed.seen.toarray().astype(bool).tolist() == [
+    # Inputs are train + validation: u0's i2 (validation) counts.
+    assert processed.user_counts().tolist() == [3, 2, 0]
+    assert processed.item_counts().tolist() == [2, 1, 2, 0]
+    assert processed.train.toarray().astype(bool).sum() == 4
+    assert processed.inputs.toarray().astype(bool).tolist() == [
         [True, True, True, False],
         [True, False, True, False],
         [False, False, False, False],
@@ -62,12 +64,13 @@ def test_evaluate_scorer_by_hand(tmp_path: Path) -> None:
         "ndcg@2": 1.0,
         "hit_rate@2": 1.0,
     }
-    # Coverage {i0, i1, i3} of 4; train counts [2, 1, 1, 0], percentiles [1, .5, .5, 0].
+    # Coverage {i0, i1, i3} of 4; input (train + validation) counts [2, 1, 2, 0],
+    # percentiles [5/6, 1/3, 5/6, 0].
     assert got["top_n"] == {
         "n": 2,
         "coverage": 0.75,
         "arp": approx((0 + 0.5 + 1.5) / 3),
-        "popularity_percentile": approx((0 + 0.25 + 0.75) / 3),
+        "popularity_percentile": approx((0 + (1 / 3) / 2 + (5 / 6 + 1 / 3) / 2) / 3),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -16,7 +17,7 @@ from aerec.cli import main
 from aerec.config import Params, TrainConfig
 from aerec.errors import AerecError
 from aerec.models import REGISTRY
-from aerec.scoring import load_baseline_scorers, load_model_scorer, load_processed
+from aerec.scoring import ModelScorer, load_baseline_scorers, load_model_scorer, load_processed
 from aerec.stages import evaluate
 from aerec.train import fit, load_training_data, predict_pairs
 
@@ -42,6 +43,28 @@ def evaluated(trained: tuple[Path, Path]) -> tuple[Path, dict]:
     out = root / "reports" / "evaluation" / "autorec"
     validation = root / "reports" / "validation" / "fixture" / "index.html"
     return out, evaluate.run(processed, model_dir, out, PARAMS, validation)
+
+
+@pytest.mark.parametrize(
+    ("orientation", "cold_users", "cold_items"),
+    [
+        # Item-based: users are output units, so user 2 (validation only) is cold.
+        ("item", [False, False, True], [False, False, True, False]),
+        # User-based: items are output units, so item 3 (validation only) is cold.
+        ("user", [False, False, False], [False, False, True, True]),
+    ],
+)
+def test_cold_means_no_input_or_an_output_unit_that_never_trained(
+    orientation: str, cold_users: list[bool], cold_items: list[bool]
+) -> None:
+    import scipy.sparse as sp
+
+    train = sp.csr_matrix(np.array([[5, 3, 0, 0], [4, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32))
+    val = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 0, 0, 2], [0, 1, 0, 0]], dtype=np.float32))
+    model = SimpleNamespace(orientation=orientation)
+    scorer = ModelScorer(model, (train + val).tocsr(), train, None, None, fallback=None)
+    assert scorer.cold_users.tolist() == cold_users
+    assert scorer.cold_items.tolist() == cold_items
 
 
 def test_model_scorer_hands_cold_users_and_items_to_the_fallback(

@@ -44,11 +44,11 @@ def test_an_unknown_user_gets_the_most_rated_items_and_a_note(recommender: Recom
         "user 'nobody' is not in the training data: showing the 3 most rated items and their "
         "mean rating instead of personal predictions"
     )
-    # Train counts [2, 1, 1, 0, 0, 0]; mean train ratings 4.5, 3, 2.
+    # Input (train + validation) counts [2, 1, 2, 0, 0, 0]; mean ratings 4.5, 3, 1.5.
     assert frame.rows() == [
         ("nobody", 1, "i0", 4.5, "Zero"),
-        ("nobody", 2, "i1", 3.0, "One"),
-        ("nobody", 3, "i2", 2.0, "Two"),
+        ("nobody", 2, "i2", 1.5, "Two"),
+        ("nobody", 3, "i1", 3.0, "One"),
     ]
 
 

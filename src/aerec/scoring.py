@@ -64,14 +64,16 @@ class BaselineScorer:
 class Processed:
     """What evaluate and recommend read from build's output directory.
 
-    `inputs` is what a model sees for each user when the test is predicted:
-    train, plus the test fold-in rows for a user-holdout split (those users
-    have no train rows). `seen` adds validation: items never recommended again.
+    `inputs` is every rating known before the test, what a model reads when
+    the test is predicted and what is never recommended again: train,
+    validation (it picked the epoch; the weights never fitted it) and, for a
+    user-holdout split, the test fold-in rows. `train` is what the weights
+    were fitted on.
     """
 
     dir: Path
     inputs: sp.csr_matrix
-    seen: sp.csr_matrix
+    train: sp.csr_matrix
     test: sp.csr_matrix
     scale: tuple[float, float]
     stats: dict[str, Any]
@@ -82,11 +84,19 @@ class Processed:
 
     def user_counts(self) -> np.ndarray:
         """Input ratings per user (0: a cold user)."""
-        return np.diff(self.inputs.indptr)
+        return _user_counts(self.inputs)
 
     def item_counts(self) -> np.ndarray:
         """Input ratings per item (0: a cold item); the popularity of the top-N metrics."""
-        return np.bincount(self.inputs.indices, minlength=self.inputs.shape[1])
+        return _item_counts(self.inputs)
+
+
+def _user_counts(matrix: sp.csr_matrix) -> np.ndarray:
+    return np.diff(matrix.indptr)
+
+
+def _item_counts(matrix: sp.csr_matrix) -> np.ndarray:
+    return np.bincount(matrix.indices, minlength=matrix.shape[1])
 
 
 def load_processed(processed_dir: Path) -> Processed:
@@ -103,12 +113,10 @@ def load_processed(processed_dir: Path) -> Processed:
         for name in ("train", "val", "test", "test_foldin")
         if name in ("train", "val", "test") or (processed_dir / f"{name}.npz").is_file()
     }
-    inputs = parts["train"]
-    if "test_foldin" in parts:
-        inputs = (inputs + parts["test_foldin"]).tocsr()
-    seen = (inputs + parts["val"]).tocsr()
+    known = [parts[name] for name in ("train", "val", "test_foldin") if name in parts]
+    inputs = sum(known[1:], known[0]).tocsr()
     scale = (float(stats["scale"]["min"]), float(stats["scale"]["max"]))
-    return Processed(processed_dir, inputs, seen, parts["test"], scale, stats)
+    return Processed(processed_dir, inputs, parts["train"], parts["test"], scale, stats)
 
 
 def load_baseline_scorers(processed: Processed) -> dict[str, BaselineScorer]:
@@ -133,7 +141,10 @@ def user_batches(users: np.ndarray, n_items: int) -> list[np.ndarray]:
 class ModelScorer:
     """A trained autoencoder as a scorer; cold users and items go to the fallback baseline.
 
-    `inputs` is the matrix the model reads (Processed.inputs). A model with a
+    `inputs` is the matrix the model reads (Processed.inputs), `train` the
+    one its weights were fitted on. Cold are the users and items without
+    inputs, and those whose output unit never had a training rating (users
+    for an item-based model, items for a user-based one). A model with a
     multinomial likelihood (Mult-VAE) scores log-probabilities, not ratings:
     `predicts_ratings` is then False, its cold items keep the model's scores
     (mixing in the baseline's ratings would put them first) and only cold
@@ -142,6 +153,7 @@ class ModelScorer:
 
     model: Any
     inputs: sp.csr_matrix
+    train: sp.csr_matrix
     user_side: sp.csr_matrix | None
     item_side: sp.csr_matrix | None
     fallback: Scorer
@@ -182,13 +194,19 @@ class ModelScorer:
 
     @cached_property
     def cold_users(self) -> np.ndarray:
-        """Users without input ratings (bool per user)."""
-        return np.diff(self.inputs.indptr) == 0
+        """Users without input ratings, or without training ratings when they are outputs."""
+        cold = _user_counts(self.inputs) == 0
+        if self.model.orientation == "item":
+            cold |= _user_counts(self.train) == 0
+        return cold
 
     @cached_property
     def cold_items(self) -> np.ndarray:
-        """Items without input ratings (bool per item)."""
-        return np.bincount(self.inputs.indices, minlength=self.inputs.shape[1]) == 0
+        """Items without input ratings, or without training ratings when they are outputs."""
+        cold = _item_counts(self.inputs) == 0
+        if self.model.orientation == "user":
+            cold |= _item_counts(self.train) == 0
+        return cold
 
     def codes(self) -> tuple[str, np.ndarray]:
         """(orientation, codes): the code of every user or item, in the model's orientation."""
@@ -218,4 +236,4 @@ def load_model_scorer(model_dir: Path, processed: Processed, fallback: Scorer) -
         load_csr(processed.dir / name) if (processed.dir / name).is_file() else None
         for name in (s.USER_SIDE_FILE, s.ITEM_SIDE_FILE)
     ]
-    return ModelScorer(model, processed.inputs, sides[0], sides[1], fallback)
+    return ModelScorer(model, processed.inputs, processed.train, sides[0], sides[1], fallback)

@@ -96,7 +96,7 @@ def list_metrics(scorer: Scorer, processed: Processed, cfg: EvaluateConfig) -> d
     n_items = processed.shape[1]
     depth = max(*cfg.ks, cfg.top_n)
     blocks = [
-        m.top_k(scorer.rows(batch), depth, processed.seen[batch])
+        m.top_k(scorer.rows(batch), depth, processed.inputs[batch])
         for batch in user_batches(test_users, n_items)
     ]
     top = np.vstack(blocks) if blocks else np.zeros((0, depth), dtype=np.int64)

@@ -45,7 +45,7 @@ class Recommender:
         from aerec.stages.evaluate import id_arrays
 
         user_ids, item_ids = id_arrays(processed.dir)
-        known = (processed.seen + processed.test).tocsr()
+        known = (processed.inputs + processed.test).tocsr()
         counts = processed.item_counts()
         sums = np.bincount(
             processed.inputs.indices, weights=processed.inputs.data, minlength=counts.size
