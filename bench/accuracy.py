@@ -93,15 +93,7 @@ def main() -> None:
     train, val = split_validation(train_full, args.val_fraction, 0)
     block = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
     overrides = {k: _value(v) for k, v in (item.split("=", 1) for item in args.train)}
-    n_users, n_items = train.shape
-    data = TrainingData(
-        train,
-        val,
-        sp.csr_matrix((n_users, 0), dtype=np.float32),
-        sp.csr_matrix((n_items, 0), dtype=np.float32),
-        1.0,
-        5.0,
-    )
+    data = TrainingData.without_sides(train, val, 1.0, 5.0)
     test_coo = test.tocoo()
     results, results_full = [], []
     for seed in range(args.first_seed, args.first_seed + args.seeds):

@@ -178,15 +178,7 @@ def run_aerec(
     from aerec.config import TrainConfig
     from aerec.train import TrainingData, fit, read_checkpoint
 
-    n_users, n_items = train.shape
-    data = TrainingData(
-        train,
-        test,
-        sp.csr_matrix((n_users, 0), dtype=np.float32),
-        sp.csr_matrix((n_items, 0), dtype=np.float32),
-        1.0,
-        5.0,
-    )
+    data = TrainingData.without_sides(train, test, 1.0, 5.0)
     cfg = TrainConfig(
         epochs=epochs,
         batch_size=BATCH,

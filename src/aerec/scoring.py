@@ -113,8 +113,10 @@ def load_processed(processed_dir: Path) -> Processed:
         for name in ("train", "val", "test", "test_foldin")
         if name in ("train", "val", "test") or (processed_dir / f"{name}.npz").is_file()
     }
-    known = [parts[name] for name in ("train", "val", "test_foldin") if name in parts]
-    inputs = sum(known[1:], known[0]).tocsr()
+    inputs = parts["train"] + parts["val"]
+    if "test_foldin" in parts:
+        inputs = inputs + parts["test_foldin"]
+    inputs = inputs.tocsr()
     scale = (float(stats["scale"]["min"]), float(stats["scale"]["max"]))
     return Processed(processed_dir, inputs, parts["train"], parts["test"], scale, stats)
 

@@ -69,6 +69,15 @@ class TrainingData:
     rating_min: float
     rating_max: float
 
+    @classmethod
+    def without_sides(
+        cls, train: sp.csr_matrix, val: sp.csr_matrix, rating_min: float, rating_max: float
+    ) -> TrainingData:
+        """Training data with no side information (zero-column side matrices)."""
+        n_users, n_items = train.shape
+        no_side = [sp.csr_matrix((n, 0), dtype=np.float32) for n in (n_users, n_items)]
+        return cls(train, val, no_side[0], no_side[1], rating_min, rating_max)
+
     def spec(self) -> DataSpec:
         """Sizes and rating range a model is built for."""
         n_users, n_items = self.train.shape

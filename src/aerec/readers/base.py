@@ -90,13 +90,12 @@ def plain_files(paths: list[Path]) -> Iterator[list[Path]]:
         yield out
 
 
-def scan_lines(path: Path, source: str, skip_header: bool = False) -> pl.LazyFrame:
-    """Scan a text file as one string column `raw` per line, numbered from 1.
+def raw_lines(path: Path) -> pl.LazyFrame:
+    """Scan a text file as it is: one string column `raw` per line, `line` numbered from 1.
 
-    Blank lines are not records and are dropped; a BOM and a trailing CR are
-    removed. Undecodable bytes become U+FFFD, which `canonicalize` rejects.
+    Nothing is stripped or dropped; undecodable bytes become U+FFFD.
     """
-    lines = pl.scan_csv(
+    return pl.scan_csv(
         path,
         has_header=False,
         separator="\x1f",  # a byte no rating file contains: one column per line
@@ -107,6 +106,15 @@ def scan_lines(path: Path, source: str, skip_header: bool = False) -> pl.LazyFra
         row_index_offset=1,
         truncate_ragged_lines=True,
     )
+
+
+def scan_lines(path: Path, source: str, skip_header: bool = False) -> pl.LazyFrame:
+    """Scan a text file as one string column `raw` per line, numbered from 1.
+
+    Blank lines are not records and are dropped; a BOM and a trailing CR are
+    removed. Undecodable bytes become U+FFFD, which `canonicalize` rejects.
+    """
+    lines = raw_lines(path)
     if skip_header:
         lines = lines.filter(pl.col(s.LINE) > 1)
     raw = pl.col(s.RAW).str.strip_chars_end("\r").str.strip_chars_start("\ufeff")

@@ -34,6 +34,7 @@ from aerec.readers.base import (
     check_head,
     expand_folder,
     plain_files,
+    raw_lines,
     scan_lines,
     split_fields,
 )
@@ -49,7 +50,6 @@ _PLAIN_FIELD = r"[^:\s\x{FEFF}\x{FFFD}]"
 _PLAIN_LINE = rf"^{_PLAIN_FIELD}+::{_PLAIN_FIELD}*::{_PLAIN_FIELD}*::{_PLAIN_FIELD}*$"
 # The ':'-split fields of a plain line: a, '', b, '', c, '', d.
 _COLON_FIELDS = [f"_f{i}" for i in range(7)]
-_NO_COLUMN = "\x1f"  # a byte no rating file contains: the whole line is one column
 
 # GroupLens README of ml-1m: occupation codes.
 OCCUPATIONS = (
@@ -137,17 +137,7 @@ def ratings_records(local: Path, source: str) -> pl.LazyFrame:
 
     `raw` is null on fast-path lines; `raw_text()` rebuilds it.
     """
-    lines = pl.scan_csv(
-        local,
-        has_header=False,
-        separator=_NO_COLUMN,
-        quote_char=None,
-        schema={s.RAW: pl.String},
-        encoding="utf8-lossy",
-        row_index_name=s.LINE,
-        row_index_offset=1,
-        truncate_ragged_lines=True,
-    )
+    lines = raw_lines(local)
     odd = (
         lines.filter(pl.col(s.RAW).str.len_bytes() > 0)
         .filter(~pl.col(s.RAW).str.contains(_PLAIN_LINE))
