@@ -225,6 +225,11 @@ class TrainConfig(StrictModel):
     core) run the sparse products; `torch_threads` (0: every core) are torch's
     own, for the dense layers. It is 1 by default: torch's many small ops lost
     8x to OpenMP hand-offs on a busy 2-core machine (BENCHMARKS.md, Train).
+    `loss`: `mse` (masked squared error over the observed ratings) or `bce`
+    (masked binary cross-entropy over the observed entries, for implicit data
+    with values in [0, 1] and negatives among them, such as the `thumbs`
+    transform; the model needs a sigmoid output). Mult-VAE keeps its own
+    multinomial likelihood.
     """
 
     model: str = "autorec"
@@ -247,6 +252,7 @@ class TrainConfig(StrictModel):
     noise_level: float = Field(default=0.0, ge=0)
     threads: int = Field(default=0, ge=0)
     torch_threads: int = Field(default=1, ge=0)
+    loss: Literal["mse", "bce"] = "mse"
 
     @field_validator("amp", "full_batch", mode="before")
     @classmethod

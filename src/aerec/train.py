@@ -56,6 +56,8 @@ _VERSION = 1
 # Rows per evaluation batch: sampled outputs keep memory small, so it is large.
 _EVAL_ROWS = 4096
 _RECALL_AT = 20
+# Masked BCE clamps probabilities away from 0 and 1 so log stays finite.
+_BCE_EPS = 1e-6
 
 
 @dataclass
@@ -338,19 +340,25 @@ def load_checkpoint(
 # -- one epoch -------------------------------------------------------------------
 
 
-def _loss(model: Autoencoder, batch: Batch, pred: Tensor) -> tuple[Tensor, Tensor]:
+def _loss(model: Autoencoder, batch: Batch, pred: Tensor, loss: str) -> tuple[Tensor, Tensor]:
     """The training objective of one batch, and its data term for reporting.
 
     Ratings: masked SSE / observed ratings in the batch (with the L2 weight
     decay of `_optimizer`, an unbiased mini-batch estimate of the paper's
     objective divided by the number of ratings, so `l2` keeps the paper's
-    meaning). Multinomial: negative log-likelihood per row.
+    meaning). `bce`: the same with binary cross-entropy in place of the
+    squared error. Multinomial: negative log-likelihood per row.
     """
     aux = model.aux_loss()
+    target = batch.observed.values
     if model.likelihood == "multinomial":
         data_term, norm = -pred.sum(), batch.rows.numel()
+    elif loss == "bce":
+        p = pred.clamp(_BCE_EPS, 1.0 - _BCE_EPS)
+        data_term = -(target * p.log() + (1.0 - target) * (1.0 - p).log()).sum()
+        norm = max(1, batch.observed.nnz)
     else:
-        data_term, norm = (pred - batch.observed.values).pow(2).sum(), max(1, batch.observed.nnz)
+        data_term, norm = (pred - target).pow(2).sum(), max(1, batch.observed.nnz)
     total = data_term if aux is None else data_term + aux
     # The data term stays a device tensor: reading it per batch would sync the GPU.
     return total / norm, data_term.detach() / norm
@@ -408,7 +416,7 @@ def _train_epoch(
                 pred = dense[obs.row_ids(), obs.indices]
             else:
                 pred = model(batch, Targets(pattern=batch.observed))
-            loss, data_loss = _loss(model, batch, pred.float())
+            loss, data_loss = _loss(model, batch, pred.float(), cfg.loss)
         stepper.step(loss)
         if refeeds:
             _refeed(model, batch, dense.detach().float(), refeeds, stepper)
@@ -699,6 +707,7 @@ def fit(
     identity["spec"] = vars(spec).copy()
     _seed_everything(cfg.seed)
     model = build_model(key, block, spec).to(device)
+    _check_loss(cfg.loss, key, model, data.train)
     rating = RatingData(data.train, device, data.user_side, data.item_side)
     val = SparseRows.from_scipy(_oriented(model, data.val), device)
     rows = np.flatnonzero(rating.matrix(model.orientation).counts().cpu().numpy() > 0)
@@ -769,6 +778,35 @@ def fit(
         "seconds": round(time.perf_counter() - started, 3),
         "checkpoint": str(ckpt_path),
     }
+
+
+def _check_loss(loss: str, key: str, model: Autoencoder, train: sp.csr_matrix) -> None:
+    """Masked BCE needs probabilities out and targets in [0, 1] with negatives among them."""
+    if loss != "bce":
+        return
+    if model.likelihood == "multinomial":
+        raise AerecError(
+            f"train.loss: bce does not apply to model '{key}', which has a multinomial "
+            "likelihood; use loss mse"
+        )
+    if not model.outputs_probabilities():
+        raise AerecError(
+            f"train.loss: bce needs outputs in [0, 1]; give model '{key}' a sigmoid output "
+            "(autorec output_activation: sigmoid; deep_ae activation: sigmoid with "
+            "last_layer_activation: true)"
+        )
+    values = train.data
+    if values.size and (values.min() < 0 or values.max() > 1):
+        raise AerecError(
+            f"train.loss: bce needs ratings in [0, 1] but the training ratings span "
+            f"{values.min():g}..{values.max():g}; set build.transform to thumbs or binarize"
+        )
+    if values.size and values.min() == 1:
+        raise AerecError(
+            "train.loss: bce over observed entries needs negatives among them, but every "
+            "training value is 1 (binarize keeps positives only); use build.transform thumbs, "
+            "or the vae with its multinomial likelihood"
+        )
 
 
 def _changed(ckpt: dict[str, Any], identity: dict[str, Any]) -> str | None:

@@ -82,3 +82,6 @@ class AutoRec(Autoencoder):
 
     def l2_weights(self) -> list[Tensor]:
         return [self.enc_weight, self.dec_weight]
+
+    def outputs_probabilities(self) -> bool:
+        return self.config.output_activation == "sigmoid"

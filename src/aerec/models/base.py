@@ -543,6 +543,10 @@ class Autoencoder(nn.Module):
         """
         return []
 
+    def outputs_probabilities(self) -> bool:
+        """Whether every output lies in [0, 1] (a sigmoid last layer): what masked BCE needs."""
+        return False
+
     def aux_loss(self) -> Tensor | None:
         """An extra loss from the last forward pass (KL, joint terms), if any."""
         return None

@@ -113,5 +113,8 @@ class DeepAE(Autoencoder):
         weights = [self.in_weight, *self.enc_weights, *self.dec_weights]
         return weights if self.out_weight is None else [*weights, self.out_weight]
 
+    def outputs_probabilities(self) -> bool:
+        return self.config.activation == "sigmoid" and self.config.last_layer_activation
+
     def refeed_steps(self, epoch: int) -> int:
         return self.config.refeed_steps if epoch >= self.config.refeed_start_epoch else 0
