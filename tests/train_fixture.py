@@ -17,6 +17,7 @@ TINY_BLOCKS: dict[str, dict[str, Any]] = {
     "k_sparse": {"hidden": 12, "k": 4},
     "vae": {"layers": [12, 4], "dropout": 0.0, "anneal_steps": 10},
     "combined": {"user_hidden": 8, "item_hidden": 8, "head_layers": [8]},
+    "kernel_ae": {"layers": [12, 6], "l2": 0.1, "kernel_l2": 0.01},
 }
 
 

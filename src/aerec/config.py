@@ -225,6 +225,10 @@ class TrainConfig(StrictModel):
     core) run the sparse products; `torch_threads` (0: every core) are torch's
     own, for the dense layers. It is 1 by default: torch's many small ops lost
     8x to OpenMP hand-offs on a busy 2-core machine (BENCHMARKS.md, Train).
+    `optimizer: lbfgs` takes one full-batch L-BFGS step of `lbfgs_iters`
+    iterations (strong Wolfe line search, `lr` the first step length: 1 is
+    usual) per epoch, in fp32, on the exact objective (the L2 terms added to
+    the loss); for matrices that fit, as GLocal-K trains.
     `loss`: `mse` (masked squared error over the observed ratings) or `bce`
     (masked binary cross-entropy over the observed entries, for implicit data
     with values in [0, 1] and negatives among them, such as the `thumbs`
@@ -238,7 +242,8 @@ class TrainConfig(StrictModel):
     epochs: int = Field(default=200, ge=1)
     batch_size: int = Field(default=256, ge=1)
     lr: float = Field(default=1e-3, gt=0)
-    optimizer: Literal["adam", "sgd"] = "adam"
+    optimizer: Literal["adam", "sgd", "lbfgs"] = "adam"
+    lbfgs_iters: int = Field(default=25, ge=1)
     momentum: float = Field(default=0.9, ge=0, lt=1)
     lr_step: int = Field(default=0, ge=0)
     lr_gamma: float = Field(default=0.1, gt=0, le=1)

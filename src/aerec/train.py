@@ -173,6 +173,15 @@ def _optimizer(model: Autoencoder, cfg: TrainConfig, norm_total: float) -> torch
     for group in groups:
         group["weight_decay"] = cfg.weight_decay + group["weight_decay"] / norm_total
     groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "lbfgs":
+        # One parameter group: the L2 terms join the loss instead (_lbfgs_epoch).
+        return torch.optim.LBFGS(
+            model.parameters(),
+            lr=cfg.lr,
+            max_iter=cfg.lbfgs_iters,
+            history_size=10,
+            line_search_fn="strong_wolfe",
+        )
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     # The fused kernel makes one pass per tensor (CPU and CUDA), the loop several.
@@ -424,6 +433,46 @@ def _train_epoch(
         total, count = total + data_loss * weight, count + weight
         progress.advance()
     return float(total) / max(1, count)
+
+
+def _lbfgs_epoch(
+    model: Autoencoder,
+    data: RatingData,
+    rows: np.ndarray,
+    cfg: TrainConfig,
+    opt: torch.optim.Optimizer,
+    norm_total: float,
+    progress: _Progress,
+) -> float:
+    """One L-BFGS step over every row: the exact objective, L2 terms included, in fp32.
+
+    Noise (if any) is drawn once per epoch, so the objective holds still
+    during the step's line searches.
+    """
+    model.train()
+    corrupt = corrupter(cfg.noise, cfg.noise_level)
+    batch = model.make_batch(data, torch.from_numpy(rows).to(data.device), corrupt)
+    lam = float(getattr(model.config, "l2", 0.0))
+    decayed = model.l2_weights() if lam else []
+    reported: list[Tensor] = []
+
+    def closure() -> Tensor:
+        opt.zero_grad(set_to_none=True)
+        pred = model(batch, Targets(pattern=batch.observed))
+        loss, data_loss = _loss(model, batch, pred.float(), cfg.loss)
+        for weight in decayed:
+            loss = loss + lam / (2 * norm_total) * weight.pow(2).sum()
+        if cfg.weight_decay:
+            for param in model.parameters():
+                loss = loss + cfg.weight_decay / 2 * param.pow(2).sum()
+        loss.backward()
+        reported.append(data_loss)
+        return loss
+
+    opt.step(closure)  # type: ignore[arg-type]
+    model.after_step()
+    progress.advance()
+    return float(reported[-1])
 
 
 def _refeed(
@@ -708,6 +757,11 @@ def fit(
     _seed_everything(cfg.seed)
     model = build_model(key, block, spec).to(device)
     _check_loss(cfg.loss, key, model, data.train)
+    if cfg.optimizer == "lbfgs" and model.refeed_steps(10**9):
+        raise AerecError(
+            f"train.optimizer: lbfgs does not do dense re-feeding; set models.{key}.refeed_steps "
+            "to 0 or use adam or sgd"
+        )
     rating = RatingData(data.train, device, data.user_side, data.item_side)
     val = SparseRows.from_scipy(_oriented(model, data.val), device)
     rows = np.flatnonzero(rating.matrix(model.orientation).counts().cpu().numpy() > 0)
@@ -728,18 +782,20 @@ def fit(
         if not changed:
             state = _restore(ckpt, model, opt, sched, stepper, device)
             resumed_from = state.epoch
-    batch_rows = (
-        len(rows) if _full_batch(cfg, device, model.n_rows, model.n_cols) else cfg.batch_size
-    )
+    full = cfg.optimizer == "lbfgs" or _full_batch(cfg, device, model.n_rows, model.n_cols)
+    batch_rows = len(rows) if full else cfg.batch_size
     started = time.perf_counter()
     with _Progress(log, cfg.epochs) as progress:
         while not state.done:
             epoch = state.epoch
             progress.start_epoch(epoch, math.ceil(len(rows) / batch_rows))
             t0 = time.perf_counter()
-            train_loss = _train_epoch(
-                model, rating, rows, cfg, epoch, stepper, batch_rows, progress
-            )
+            if cfg.optimizer == "lbfgs":
+                train_loss = _lbfgs_epoch(model, rating, rows, cfg, opt, norm_total, progress)
+            else:
+                train_loss = _train_epoch(
+                    model, rating, rows, cfg, epoch, stepper, batch_rows, progress
+                )
             seconds = time.perf_counter() - t0
             sched.step()
             rmse, recall, score = _eval_model(model, rating, val)

@@ -17,6 +17,7 @@ from aerec.models.combined import Combined
 from aerec.models.deep_ae import DeepAE
 from aerec.models.hybrid import Hybrid
 from aerec.models.k_sparse import KSparse
+from aerec.models.kernel_ae import KernelAE
 from aerec.models.vae import VAE
 
 REGISTRY: dict[str, type[Autoencoder]] = {
@@ -26,6 +27,7 @@ REGISTRY: dict[str, type[Autoencoder]] = {
     "k_sparse": KSparse,
     "vae": VAE,
     "combined": Combined,
+    "kernel_ae": KernelAE,
 }
 
 
