@@ -1,14 +1,15 @@
 """Autoencoder with local kernelised weights (the pre-training network of GLocal-K).
 
-Muller, Hansen and Benyahia, "Kernel-based sparse layers" (Sparse FC),
-ICML 2018, and Han, Lim, Long, Burgstaller and Poon, "GLocal-K: Global and
+Muller, Martel and Indiveri, "Kernelized Synaptic Weight Matrices" (Sparse
+FC), ICML 2018, and Han, Lim, Long, Burgstaller and Poon, "GLocal-K: Global and
 Local Kernels for Recommender Systems", CIKM 2021. Every layer's weight is
 W * K, where K[i, j] = max(0, 1 - ||u_i - v_j||^2) is a finite-support
 kernel between a learned vector u_i per input and v_j per output unit: pairs
 that drift apart get exactly zero weight, so the layers learn their own
-sparsity. The objective adds lambda/2 ||W||^2 (`l2`) and lambda_s/2 ||K||^2
-(`kernel_l2`). GLocal-K trains it full-batch with L-BFGS (`train.optimizer:
-lbfgs`); its second stage (a global convolution kernel) is not included.
+sparsity. The objective is SSE + lambda/2 ||W||^2 (`l2`) + lambda_s/2 ||K||^2
+(`kernel_l2`); GLocal-K writes SSE/2, so its lambdas are half of these.
+GLocal-K trains it full-batch with L-BFGS (`train.optimizer: lbfgs`); its
+second stage (a global convolution kernel) is not included.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class KernelAEConfig:
     activation: str = "sigmoid"
     orientation: Orientation = "item"
     fill: Fill = "zero"
-    l2: float = 20.0
-    kernel_l2: float = 0.006
+    l2: float = 40.0
+    kernel_l2: float = 0.012
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
