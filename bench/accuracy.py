@@ -33,6 +33,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from aerec.config import TrainConfig  # noqa: E402
+from aerec.train import (  # noqa: E402
+    TrainingData,
+    fit,
+    load_checkpoint,
+    predict_pairs,
+    read_checkpoint,
+)
 from train import RATINGS, load_split  # noqa: E402  (bench/train.py, beside this file)
 
 ML100K = ROOT / "data" / "raw" / "ml-100k" / "ml-100k.inter"
@@ -70,9 +78,6 @@ def refit(key: str, block: dict, cfg: Any, epochs: int, train_full: sp.csr_matri
     Validation is inside the training data here, so it picks nothing: the last
     epoch's weights are the result (the checkpoint's resume state).
     """
-    from aerec.config import TrainConfig
-    from aerec.train import TrainingData, fit, load_checkpoint, read_checkpoint
-
     again = TrainConfig(**{**cfg.model_dump(), "epochs": epochs, "patience": 0})
     with tempfile.TemporaryDirectory() as out:
         path = Path(out) / "checkpoint.pt"
@@ -110,9 +115,6 @@ def main() -> None:
         help="then train again on train + validation for the epochs validation chose",
     )
     args = parser.parse_args()
-
-    from aerec.config import TrainConfig
-    from aerec.train import TrainingData, fit, load_checkpoint, predict_pairs
 
     if args.dataset == "ml-1m":
         train_full, test = load_split(args.ratings, 0)

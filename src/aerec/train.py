@@ -157,12 +157,13 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _optimizer(model: Autoencoder, cfg: TrainConfig, norm_total: float) -> torch.optim.Optimizer:
-    """Adam or momentum SGD; the model's own L2 term becomes weight decay on its weights.
+def _decay_groups(model: Autoencoder, cfg: TrainConfig, norm_total: float) -> list[dict[str, Any]]:
+    """Parameter groups with the weight decay each one's L2 terms amount to.
 
     The objective divides the data term by the number of observed ratings
     (rows for multinomial models), so lambda/2 ||W||^2 contributes lambda/N * W
-    to the gradient: weight decay lambda/N, fused into the optimizer's pass.
+    to the gradient: weight decay lambda/N on the model's `l2_weights`, plus
+    `train.weight_decay` on every parameter.
     """
     lam = float(getattr(model.config, "l2", 0.0))
     decayed = {id(p) for p in model.l2_weights()} if lam else set()
@@ -172,9 +173,13 @@ def _optimizer(model: Autoencoder, cfg: TrainConfig, norm_total: float) -> torch
     ]
     for group in groups:
         group["weight_decay"] = cfg.weight_decay + group["weight_decay"] / norm_total
-    groups = [g for g in groups if g["params"]]
+    return [g for g in groups if g["params"]]
+
+
+def _optimizer(model: Autoencoder, cfg: TrainConfig, norm_total: float) -> torch.optim.Optimizer:
+    """Adam or momentum SGD with the L2 terms as weight decay (fused into the step), or L-BFGS."""
     if cfg.optimizer == "lbfgs":
-        # One parameter group: the L2 terms join the loss instead (_lbfgs_epoch).
+        # One parameter group: the same L2 terms join the loss instead (_lbfgs_epoch).
         return torch.optim.LBFGS(
             model.parameters(),
             lr=cfg.lr,
@@ -182,6 +187,7 @@ def _optimizer(model: Autoencoder, cfg: TrainConfig, norm_total: float) -> torch
             history_size=10,
             line_search_fn="strong_wolfe",
         )
+    groups = _decay_groups(model, cfg, norm_total)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
     # The fused kernel makes one pass per tensor (CPU and CUDA), the loop several.
@@ -452,19 +458,16 @@ def _lbfgs_epoch(
     model.train()
     corrupt = corrupter(cfg.noise, cfg.noise_level)
     batch = model.make_batch(data, torch.from_numpy(rows).to(data.device), corrupt)
-    lam = float(getattr(model.config, "l2", 0.0))
-    decayed = model.l2_weights() if lam else []
+    groups = [g for g in _decay_groups(model, cfg, norm_total) if g["weight_decay"]]
     reported: list[Tensor] = []
 
     def closure() -> Tensor:
         opt.zero_grad(set_to_none=True)
         pred = model(batch, Targets(pattern=batch.observed))
         loss, data_loss = _loss(model, batch, pred.float(), cfg.loss)
-        for weight in decayed:
-            loss = loss + lam / (2 * norm_total) * weight.pow(2).sum()
-        if cfg.weight_decay:
-            for param in model.parameters():
-                loss = loss + cfg.weight_decay / 2 * param.pow(2).sum()
+        for group in groups:  # weight decay wd is the gradient of wd/2 ||p||^2
+            for param in group["params"]:
+                loss = loss + group["weight_decay"] / 2 * param.pow(2).sum()
         loss.backward()
         reported.append(data_loss)
         return loss
