@@ -24,6 +24,7 @@ from aerec.errors import AerecError
 from aerec.models import build_model
 from aerec.models.base import Batch, DataSpec, RatingData, SparseRows
 from aerec.train import (
+    TrainingData,
     corrupter,
     fit,
     load_checkpoint,
@@ -490,3 +491,64 @@ def test_lbfgs_refuses_dense_refeeding(data_dir: Path, tmp_path: Path) -> None:
     message = r"lbfgs does not do dense re-feeding; set models\.deep_ae"
     with pytest.raises(AerecError, match=message):
         fit("deep_ae", block, _cfg(optimizer="lbfgs"), load_training_data(data_dir), tmp_path)
+
+
+def _merged(data: TrainingData) -> TrainingData:
+    """Train + validation as training data, no validation ratings."""
+    empty = sp.csr_matrix(data.val.shape, dtype=np.float32)
+    return TrainingData(data.train + data.val, empty, data.user_side, data.item_side, 1.0, 5.0)
+
+
+def test_refit_trains_on_train_and_validation_for_the_epochs_validation_chose(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    data = load_training_data(data_dir)
+    # A large learning rate overfits fast: validation stops the run well before 60.
+    cfg = _cfg(epochs=60, lr=0.05, patience=3, refit=True)
+    summary = fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "run", log=False)
+    ckpt = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    best = ckpt["best_epoch"]
+    assert 1 <= best < 57 and summary["refit_epochs"] == best
+    assert ckpt["refit"] == {"epochs": best, "train_nnz": data.train.nnz + data.val.nnz}
+    assert len(ckpt["history"]) == best + 3  # the selection run's history is kept
+    assert not (tmp_path / "run" / "refit").exists()
+    # The model is what a plain run on train + validation for `best` epochs ends with.
+    plain = _cfg(epochs=best, lr=0.05, patience=3)
+    fit("autorec", TINY_BLOCKS["autorec"], plain, _merged(data), tmp_path / "ref", log=False)
+    ref = read_checkpoint(tmp_path / "ref" / "checkpoint.pt")
+    assert ref["epoch"] == best and ref["best_epoch"] == best  # no validation: the last epoch
+    for key, value in ref["resume"]["model"].items():
+        assert torch.equal(ckpt["model_state"][key], value), key
+    assert not torch.equal(ckpt["model_state"]["enc_weight"], ckpt["resume"]["model"]["enc_weight"])
+    again = fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "run", log=False)
+    assert again["refit_epochs"] == best and again["trained_epochs"] == 0
+
+
+def test_an_interrupted_refit_resumes_to_the_uninterrupted_model(
+    data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    data = load_training_data(data_dir)
+    cfg = _cfg(epochs=5, refit=True)
+    fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "straight", log=False)
+
+    real_write = train_module._write_history
+    calls = {"n": 0}
+
+    def interrupt_in_the_refit(path: Path, history: list) -> None:
+        real_write(path, history)
+        calls["n"] += 1
+        if calls["n"] == 5 + 2:  # five epochs of selection, then two of the refit
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_write_history", interrupt_in_the_refit)
+    with pytest.raises(KeyboardInterrupt):
+        fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "resumed", log=False)
+    monkeypatch.setattr(train_module, "_write_history", real_write)
+    assert read_checkpoint(tmp_path / "resumed" / "refit" / "checkpoint.pt")["epoch"] == 2
+    assert "refit" not in read_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "resumed", log=False)
+    a, b = (read_checkpoint(tmp_path / n / "checkpoint.pt") for n in ("straight", "resumed"))
+    expected = {"epochs": a["best_epoch"], "train_nnz": data.train.nnz + data.val.nnz}
+    assert a["refit"] == b["refit"] == expected
+    for key, value in a["model_state"].items():
+        assert torch.equal(value, b["model_state"][key]), key

@@ -142,6 +142,8 @@ def train(
         resumed_note = ", already trained (nothing to do)"
     else:
         resumed_note = f", resumed after epoch {resumed}" if resumed is not None else ""
+    if summary["refit_epochs"]:
+        resumed_note += f"; refit on train + validation for {summary['refit_epochs']} epochs"
     Console().print(
         f"[bold]train[/] {summary['model']} on {summary['device']}: {summary['epochs']} epochs, "
         f"best epoch {summary['best_epoch']} ({score}){resumed_note}"

@@ -234,6 +234,9 @@ class TrainConfig(StrictModel):
     with values in [0, 1] and negatives among them, such as the `thumbs`
     transform; the model needs a sigmoid output). Mult-VAE keeps its own
     multinomial likelihood.
+    `refit`: once validation has picked the epoch count, train again from
+    scratch on train + validation for that many epochs and keep the last
+    weights (validation picks only the count, never the weights).
     """
 
     model: str = "autorec"
@@ -258,6 +261,7 @@ class TrainConfig(StrictModel):
     threads: int = Field(default=0, ge=0)
     torch_threads: int = Field(default=1, ge=0)
     loss: Literal["mse", "bce"] = "mse"
+    refit: bool = False
 
     @field_validator("amp", "full_batch", mode="before")
     @classmethod

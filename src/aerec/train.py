@@ -21,6 +21,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 import zipfile
@@ -50,6 +51,8 @@ from aerec.models.base import (
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_FILE = "history.csv"
+# Where a refit runs (resumably) before its weights replace the model.
+REFIT_DIR = "refit"
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_rmse", "val_recall20", "seconds", "ratings_per_s")
 _FORMAT = "aerec-checkpoint"
 _VERSION = 1
@@ -803,7 +806,8 @@ def fit(
             sched.step()
             rmse, recall, score = _eval_model(model, rating, val)
             state.epoch = epoch + 1
-            if score < state.best_score or state.best_model is None:
+            # Without validation ratings (a refit) every epoch's weights are the model.
+            if score < state.best_score or state.best_model is None or val.nnz == 0:
                 state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch, 0
                 state.best_model = _clone_state(model)
             else:
@@ -825,6 +829,10 @@ def fit(
             progress.end_epoch(row)
     if not history_path.exists():
         _write_history(history_path, state.history)
+    refit_epochs = None
+    if cfg.refit:
+        done = read_checkpoint(ckpt_path).get("refit")
+        refit_epochs = done["epochs"] if done else refit(key, block, cfg, data, out_dir, log=log)
     return {
         "model": key,
         "device": str(device),
@@ -836,7 +844,46 @@ def fit(
         "trained_epochs": state.epoch - (resumed_from or 0),
         "seconds": round(time.perf_counter() - started, 3),
         "checkpoint": str(ckpt_path),
+        "refit_epochs": refit_epochs,
     }
+
+
+def refit(
+    key: str,
+    block: dict[str, Any],
+    cfg: TrainConfig,
+    data: TrainingData,
+    out_dir: Path,
+    *,
+    log: bool = True,
+) -> int:
+    """Train again from scratch on train + validation; its last weights become the model.
+
+    It runs for the epoch count validation chose in `out_dir/checkpoint.pt`
+    (a finished run), whose model it then replaces, marking the checkpoint
+    `refit`. The run lives in `out_dir/refit` and resumes from there after an
+    interruption. Returns the epoch count.
+    """
+    out_dir = Path(out_dir)
+    ckpt = read_checkpoint(out_dir / CHECKPOINT_FILE)
+    epochs = ckpt["best_epoch"]
+    merged = TrainingData(
+        data.train + data.val,
+        sp.csr_matrix(data.val.shape, dtype=np.float32),
+        data.user_side,
+        data.item_side,
+        data.rating_min,
+        data.rating_max,
+    )
+    again = cfg.model_copy(update={"epochs": epochs, "patience": 0, "refit": False})
+    work = out_dir / REFIT_DIR
+    fit(key, block, again, merged, work, restart_if_changed=True, log=log)
+    ckpt["model_state"] = read_checkpoint(work / CHECKPOINT_FILE)["model_state"]
+    ckpt["refit"] = {"epochs": epochs, "train_nnz": int(merged.train.nnz)}
+    with atomic_path(out_dir / CHECKPOINT_FILE) as tmp:
+        torch.save(ckpt, tmp)
+    shutil.rmtree(work)
+    return epochs
 
 
 def _check_loss(loss: str, key: str, model: Autoencoder, train: sp.csr_matrix) -> None:
