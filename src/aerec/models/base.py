@@ -97,7 +97,7 @@ class SparseRows:
 
     def with_values(self, values: Tensor) -> SparseRows:
         """The same pattern carrying other values; shares the pattern caches."""
-        pattern_keys = ("rows", "tperm", "tindptr", "t_host")
+        pattern_keys = ("rows", "tperm", "tindptr", "tindices", "t_host")
         shared = {k: v for k, v in self._cache.items() if k in pattern_keys}
         return SparseRows(self.indptr, self.indices, values, self.n_cols, shared)
 
@@ -156,21 +156,32 @@ class SparseRows:
     def _transposed(self) -> tuple[Tensor, Tensor, Tensor]:
         """CSR pattern of the transpose: (indptr, indices, permutation of our values)."""
         if "tperm" not in self._cache:
-            perm = torch.sort(self.indices, stable=True).indices
-            tindptr = torch.zeros(self.n_cols + 1, dtype=torch.int64, device=self.device)
-            torch.cumsum(torch.bincount(self.indices, minlength=self.n_cols), 0, out=tindptr[1:])
-            self._cache["tperm"], self._cache["tindptr"] = perm, tindptr
-        perm = self._cache["tperm"]
-        return self._cache["tindptr"], self.row_ids()[perm], perm
+            if self.device.type == "cpu":
+                # scipy's counting sort (linear) is 3-4x faster here than a stable torch.sort.
+                csc = sp.csr_matrix(
+                    (np.arange(self.nnz), self.indices.numpy(), self.indptr.numpy()),
+                    shape=(self.n_rows, self.n_cols),
+                ).tocsc()
+                perm, tindices, tindptr = (
+                    torch.from_numpy(a.astype(np.int64))
+                    for a in (csc.data, csc.indices, csc.indptr)
+                )
+                self._cache["t_host"] = (
+                    csc.indices.astype(np.int32, copy=False),
+                    csc.indptr.astype(np.int32, copy=False),
+                )
+            else:
+                perm = torch.sort(self.indices, stable=True).indices
+                tindptr = torch.zeros(self.n_cols + 1, dtype=torch.int64, device=self.device)
+                counts = torch.bincount(self.indices, minlength=self.n_cols)
+                torch.cumsum(counts, 0, out=tindptr[1:])
+                tindices = self.row_ids()[perm]
+            self._cache.update(tperm=perm, tindptr=tindptr, tindices=tindices)
+        return self._cache["tindptr"], self._cache["tindices"], self._cache["tperm"]
 
     def _host_transposed(self, values: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """scipy arrays (data, indices, indptr) of the transpose's CSR, on the host."""
-        tindptr, tindices, perm = self._transposed()
-        if "t_host" not in self._cache:
-            self._cache["t_host"] = (
-                tindices.numpy().astype(np.int32),
-                tindptr.numpy().astype(np.int32),
-            )
+        perm = self._transposed()[2]  # on the CPU this also caches the host arrays
         t_indices, t_indptr = self._cache["t_host"]
         return values[perm].numpy(), t_indices, t_indptr
 
