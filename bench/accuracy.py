@@ -129,34 +129,65 @@ def main() -> None:
     train, val = split_validation(train_full, args.val_fraction, 0)
     block = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
     overrides = {k: _value(v) for k, v in (item.split("=", 1) for item in args.train)}
-    data = TrainingData.without_sides(train, val, 1.0, 5.0)
+    header = {
+        "dataset": args.dataset,
+        "model": args.model,
+        "model_params": block,
+        "train_params": overrides,
+    }
     if args.picked_on_test:
-        scores = []
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            cfg = TrainConfig(**{"epochs": 500, "patience": 20, **overrides, "seed": seed})
-            summary = picked_on_test(args.model, block, cfg, train_full, test)
-            scores.append(summary["best_val_rmse"])
-            print(f"seed {seed}: best test RMSE {scores[-1]:.4f} at epoch {summary['best_epoch']}")
-        std = statistics.stdev(scores) if len(scores) > 1 else 0.0
-        print(
-            json.dumps(
-                {
-                    "dataset": args.dataset,
-                    "model": args.model,
-                    "model_params": block,
-                    "train_params": overrides,
-                    "protocol": "epoch picked on test",
-                    "test_rmse_mean": round(statistics.mean(scores), 4),
-                    "test_rmse_std": round(std, 4),
-                    "seeds": len(scores),
-                }
-            )
-        )
-        return
+        result = seeds_picked_on_test(args, block, overrides, train_full, test)
+    else:
+        result = seeds_picked_on_validation(args, block, overrides, train_full, train, val, test)
+    print(json.dumps({**header, **result}))
+
+
+def _seed_config(overrides: dict[str, Any], seed: int) -> TrainConfig:
+    return TrainConfig(**{"epochs": 500, "patience": 20, **overrides, "seed": seed})
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return round(statistics.mean(values), 4), round(std, 4)
+
+
+def seeds_picked_on_test(
+    args: argparse.Namespace,
+    block: dict[str, Any],
+    overrides: dict[str, Any],
+    train_full: sp.csr_matrix,
+    test: sp.csr_matrix,
+) -> dict[str, Any]:
+    """The papers' protocol over the seeds (comparison only)."""
+    scores = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        summary = picked_on_test(args.model, block, _seed_config(overrides, seed), train_full, test)
+        scores.append(summary["best_val_rmse"])
+        print(f"seed {seed}: best test RMSE {scores[-1]:.4f} at epoch {summary['best_epoch']}")
+    mean, std = _mean_std(scores)
+    return {
+        "protocol": "epoch picked on test",
+        "test_rmse_mean": mean,
+        "test_rmse_std": std,
+        "seeds": len(scores),
+    }
+
+
+def seeds_picked_on_validation(
+    args: argparse.Namespace,
+    block: dict[str, Any],
+    overrides: dict[str, Any],
+    train_full: sp.csr_matrix,
+    train: sp.csr_matrix,
+    val: sp.csr_matrix,
+    test: sp.csr_matrix,
+) -> dict[str, Any]:
+    """The target's protocol over the seeds, with the refit and seed-average extras."""
+    data = TrainingData.without_sides(train, val, 1.0, 5.0)
     test_coo = test.tocoo()
     results, results_full, preds_full, results_refit = [], [], [], []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        cfg = TrainConfig(**{"epochs": 500, "patience": 20, **overrides, "seed": seed})
+        cfg = _seed_config(overrides, seed)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             summary = fit(args.model, block, cfg, data, Path(out), log=False)
@@ -178,38 +209,24 @@ def main() -> None:
             f"{summary['device']})",
             flush=True,
         )
-    std = statistics.stdev(results) if len(results) > 1 else 0.0
     # Not the target's protocol (that is one model per seed): what averaging the seeds gives.
     ensemble = np.mean(preds_full, axis=0)
-    ensemble_rmse = float(np.sqrt(np.mean((ensemble - test_coo.data) ** 2)))
-    print(
-        json.dumps(
-            {
-                "dataset": args.dataset,
-                "model": args.model,
-                "model_params": block,
-                "train_params": overrides,
-                "train": int(train.nnz),
-                "val": int(val.nnz),
-                "test": int(test.nnz),
-                "test_rmse_mean": round(statistics.mean(results), 4),
-                "test_rmse_std": round(std, 4),
-                "test_rmse_mean_train_val_input": round(statistics.mean(results_full), 4),
-                "seeds": len(results),
-                "test_rmse_mean_of_seeds_predictions": round(ensemble_rmse, 4),
-                **(
-                    {
-                        "test_rmse_mean_refit": round(statistics.mean(results_refit), 4),
-                        "test_rmse_std_refit": round(
-                            statistics.stdev(results_refit) if len(results_refit) > 1 else 0.0, 4
-                        ),
-                    }
-                    if results_refit
-                    else {}
-                ),
-            }
-        )
-    )
+    mean, std = _mean_std(results)
+    result = {
+        "train": int(train.nnz),
+        "val": int(val.nnz),
+        "test": int(test.nnz),
+        "test_rmse_mean": mean,
+        "test_rmse_std": std,
+        "test_rmse_mean_train_val_input": _mean_std(results_full)[0],
+        "seeds": len(results),
+        "test_rmse_mean_of_seeds_predictions": round(
+            float(np.sqrt(np.mean((ensemble - test_coo.data) ** 2))), 4
+        ),
+    }
+    if results_refit:
+        result["test_rmse_mean_refit"], result["test_rmse_std_refit"] = _mean_std(results_refit)
+    return result
 
 
 if __name__ == "__main__":
