@@ -832,7 +832,11 @@ def fit(
     refit_epochs = None
     if cfg.refit:
         done = read_checkpoint(ckpt_path).get("refit")
-        refit_epochs = done["epochs"] if done else refit(key, block, cfg, data, out_dir, log=log)
+        refit_epochs = (
+            done["epochs"]
+            if done
+            else refit(key, block, cfg, data, out_dir, restart=restart, log=log)
+        )
     return {
         "model": key,
         "device": str(device),
@@ -855,6 +859,7 @@ def refit(
     data: TrainingData,
     out_dir: Path,
     *,
+    restart: bool = False,
     log: bool = True,
 ) -> int:
     """Train again from scratch on train + validation; its last weights become the model.
@@ -862,7 +867,7 @@ def refit(
     It runs for the epoch count validation chose in `out_dir/checkpoint.pt`
     (a finished run), whose model it then replaces, marking the checkpoint
     `refit`. The run lives in `out_dir/refit` and resumes from there after an
-    interruption. Returns the epoch count.
+    interruption (`restart` discards that). Returns the epoch count.
     """
     out_dir = Path(out_dir)
     ckpt = read_checkpoint(out_dir / CHECKPOINT_FILE)
@@ -877,7 +882,7 @@ def refit(
     )
     again = cfg.model_copy(update={"epochs": epochs, "patience": 0, "refit": False})
     work = out_dir / REFIT_DIR
-    fit(key, block, again, merged, work, restart_if_changed=True, log=log)
+    fit(key, block, again, merged, work, restart=restart, restart_if_changed=True, log=log)
     ckpt["model_state"] = read_checkpoint(work / CHECKPOINT_FILE)["model_state"]
     ckpt["refit"] = {"epochs": epochs, "train_nnz": int(merged.train.nnz)}
     with atomic_path(out_dir / CHECKPOINT_FILE) as tmp:
