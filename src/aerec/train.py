@@ -338,10 +338,12 @@ def _clone_state(model: Autoencoder) -> dict[str, Tensor]:
 def load_checkpoint(
     path: Path | str, device: torch.device | str = "cpu"
 ) -> tuple[Autoencoder, dict[str, Any]]:
-    """The best model of a checkpoint (eval mode) and its info dict.
+    """The model of a checkpoint (eval mode) and its info dict.
 
-    `info` holds the model key and config, the train config, the data
-    fingerprint, the best epoch and score, the epochs run and the history.
+    The model is the validation-best epoch's, or with `train.refit` the
+    refit's last. `info` holds the model key and config, the train config,
+    the data fingerprint, the best epoch and score, the epochs run, the
+    history and, after a refit, `refit` (its epochs and training ratings).
     """
     ckpt = read_checkpoint(Path(path))
     key = ckpt["model_key"]
