@@ -552,3 +552,22 @@ def test_an_interrupted_refit_resumes_to_the_uninterrupted_model(
     assert a["refit"] == b["refit"] == expected
     for key, value in a["model_state"].items():
         assert torch.equal(value, b["model_state"][key]), key
+
+
+def test_cli_train_with_refit_says_so_and_leaves_only_the_model(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "train:\n  model: autorec\n  epochs: 4\n  batch_size: 8\n  lr: 0.01\n  patience: 0\n"
+        "  device: cpu\n  threads: 1\n  refit: true\nmodels:\n  autorec:\n    hidden: 12\n"
+    )
+    cmd = [sys.executable, "-m", "aerec.cli", "train", "--data", str(data_dir)]
+    cmd += ["--out", str(tmp_path / "m"), "--params", str(params)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    ckpt = read_checkpoint(tmp_path / "m" / "checkpoint.pt")
+    epochs = ckpt["refit"]["epochs"]
+    assert epochs == ckpt["best_epoch"]
+    assert f"refit on train + validation for {epochs} epochs" in " ".join(result.stdout.split())
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["checkpoint.pt", "history.csv"]
