@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from aerec.config import TrainConfig  # noqa: E402
+from aerec.metrics import rmse  # noqa: E402
 from aerec.train import (  # noqa: E402
     CHECKPOINT_FILE,
     TrainingData,
@@ -87,10 +88,9 @@ def picked_on_test(
         return fit(key, block, cfg, data, Path(out), log=False)
 
 
-def test_rmse(model: Any, inputs: sp.csr_matrix, test: sp.coo_matrix) -> float:
-    """RMSE of the model's predictions at the test pairs, reading `inputs`."""
-    pred = predict_pairs(model, inputs, test.row, test.col)
-    return float(np.sqrt(np.mean((pred - test.data) ** 2)))
+def test_predictions(model: Any, inputs: sp.csr_matrix, test: sp.coo_matrix) -> np.ndarray:
+    """The model's predictions at the test pairs, reading `inputs`."""
+    return predict_pairs(model, inputs, test.row, test.col)
 
 
 def _value(text: str) -> Any:
@@ -195,12 +195,12 @@ def seeds_picked_on_validation(
             if args.refit:
                 refit(args.model, block, cfg, data, Path(out), log=False)
                 again, _ = load_checkpoint(Path(out) / CHECKPOINT_FILE, summary["device"])
-        results.append(test_rmse(model, train, test_coo))
+        results.append(rmse(test_coo.data, test_predictions(model, train, test_coo)))
         # The validation ratings are known at test time: as input (never as weights' data).
-        results_full.append(test_rmse(model, train_full, test_coo))
-        preds_full.append(predict_pairs(model, train_full, test_coo.row, test_coo.col))
+        preds_full.append(test_predictions(model, train_full, test_coo))
+        results_full.append(rmse(test_coo.data, preds_full[-1]))
         if args.refit:
-            results_refit.append(test_rmse(again, train_full, test_coo))
+            results_refit.append(rmse(test_coo.data, test_predictions(again, train_full, test_coo)))
         refit_note = f", refit on train+val {results_refit[-1]:.4f}" if args.refit else ""
         print(
             f"seed {seed}: test RMSE {results[-1]:.4f} (train+val as input "
@@ -220,9 +220,7 @@ def seeds_picked_on_validation(
         "test_rmse_std": std,
         "test_rmse_mean_train_val_input": _mean_std(results_full)[0],
         "seeds": len(results),
-        "test_rmse_mean_of_seeds_predictions": round(
-            float(np.sqrt(np.mean((ensemble - test_coo.data) ** 2))), 4
-        ),
+        "test_rmse_mean_of_seeds_predictions": round(rmse(test_coo.data, ensemble), 4),
     }
     if results_refit:
         result["test_rmse_mean_refit"], result["test_rmse_std_refit"] = _mean_std(results_refit)

@@ -16,6 +16,7 @@ The evaluate stage uses `load_checkpoint`, `predict`, `predict_pairs` and
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -874,14 +875,8 @@ def refit(
     out_dir = Path(out_dir)
     ckpt = read_checkpoint(out_dir / CHECKPOINT_FILE)
     epochs = ckpt["best_epoch"]
-    merged = TrainingData(
-        data.train + data.val,
-        sp.csr_matrix(data.val.shape, dtype=np.float32),
-        data.user_side,
-        data.item_side,
-        data.rating_min,
-        data.rating_max,
-    )
+    no_val = sp.csr_matrix(data.val.shape, dtype=np.float32)
+    merged = dataclasses.replace(data, train=data.train + data.val, val=no_val)
     again = cfg.model_copy(update={"epochs": epochs, "patience": 0, "refit": False})
     work = out_dir / REFIT_DIR
     fit(key, block, again, merged, work, restart=restart, restart_if_changed=True, log=log)
