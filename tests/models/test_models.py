@@ -157,6 +157,31 @@ def test_sparse_kernels_match_dense_autograd(threads: int, monkeypatch) -> None:
     torch.testing.assert_close(left.grad, ref_l.grad)
 
 
+def test_cpu_products_do_not_depend_on_the_thread_count(monkeypatch) -> None:
+    # Each output row is summed by one thread in one order, so 1, 2 and 3 threads
+    # give the same bits; empty rows and columns give exact zeros.
+    monkeypatch.setattr(base, "_SPLIT_MIN_NNZ", 0)
+    monkeypatch.setattr(base, "_CPU_THREADS", base._CPU_THREADS)  # restored afterwards
+    gen = torch.Generator().manual_seed(1)
+    dense = torch.rand(9, 11, generator=gen) * (torch.rand(9, 11, generator=gen) < 0.5)
+    dense[[2, 7]] = 0.0
+    dense[:, [0, 5]] = 0.0
+    sparse = SparseRows.from_scipy(_csr(dense.numpy()))
+    right = torch.randn(11, 6, generator=gen)
+    left = torch.randn(9, 6, generator=gen)
+    results = []
+    for threads in (1, 2, 3):
+        base.set_cpu_threads(threads)
+        results.append((sparse.mm(right), sparse.t_mm(left), sparse.sample(left, right)))
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other, strict=True))
+    product, t_product, sampled = results[0]
+    assert product[[2, 7]].abs().sum() == 0 and t_product[[0, 5]].abs().sum() == 0
+    torch.testing.assert_close(product, dense @ right)
+    torch.testing.assert_close(t_product, dense.t() @ left)
+    torch.testing.assert_close(sampled, (left @ right.t())[sparse.row_ids(), sparse.indices])
+
+
 def test_sparse_rows_select_keep_and_hstack() -> None:
     a = SparseRows.from_scipy(_csr(np.array([[1, 0, 2], [0, 0, 0], [0, 3, 0]], np.float32)))
     b = SparseRows.from_scipy(_csr(np.array([[0, 5], [6, 0], [0, 0]], np.float32)))

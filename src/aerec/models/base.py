@@ -4,11 +4,12 @@ The masked loss needs a model's output only where a rating was observed, and a
 rating row is sparse. So the first layer multiplies a sparse batch by its weight
 (work ~ ratings x width, not rows x columns x width) and the last layer computes
 only the sampled outputs it is asked for (a sampled dense-dense product, SDDMM).
-On the CPU both run through scipy's CSR kernels, which are several times faster
-than torch's CPU sparse kernels. On CUDA a batch that fits is densified on the
-device instead (faster there than cuSPARSE); larger ones use torch.sparse.
-Variants that need every output (dense re-feeding, Mult-VAE's softmax,
-prediction of whole rows) ask for dense outputs through the same layer.
+On the CPU both run through two compiled loops (cpu_kernels), several times
+faster than torch's CPU sparse kernels and about twice as fast as scipy's. On
+CUDA a batch that fits is densified on the device instead (faster there than
+cuSPARSE); larger ones use torch.sparse. Variants that need every output
+(dense re-feeding, Mult-VAE's softmax, prediction of whole rows) ask for dense
+outputs through the same layer.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from aerec.errors import AerecError
+from aerec.models import cpu_kernels
 
 Orientation = Literal["user", "item"]
 Fill = Literal["zero", "user_mean"]
@@ -97,7 +99,7 @@ class SparseRows:
 
     def with_values(self, values: Tensor) -> SparseRows:
         """The same pattern carrying other values; shares the pattern caches."""
-        pattern_keys = ("rows", "tperm", "tindptr", "tindices", "t_host")
+        pattern_keys = ("rows", "tperm", "tindptr", "tindices")
         shared = {k: v for k, v in self._cache.items() if k in pattern_keys}
         return SparseRows(self.indptr, self.indices, values, self.n_cols, shared)
 
@@ -145,10 +147,8 @@ class SparseRows:
         return out
 
     # -- products (constant sparse operand; gradients flow to the dense ones) --
-    # On the CPU every product walks the sparse operand column by column (the
-    # CSC of self, which is the CSR of its transpose): each row of the large
-    # (columns x width) matrix is then read once per batch while the small
-    # (rows x width) side stays in cache, 25-35% faster than row order here.
+    # On the CPU they run the compiled loops of cpu_kernels, split by rows over
+    # train.threads threads; elsewhere torch's sparse kernels.
 
     def _torch_csr(self, values: Tensor) -> Tensor:
         return _csr_tensor(self.indptr, self.indices, values, (self.n_rows, self.n_cols))
@@ -166,10 +166,6 @@ class SparseRows:
                     torch.from_numpy(a.astype(np.int64))
                     for a in (csc.data, csc.indices, csc.indptr)
                 )
-                self._cache["t_host"] = (
-                    csc.indices.astype(np.int32, copy=False),
-                    csc.indptr.astype(np.int32, copy=False),
-                )
             else:
                 perm = torch.sort(self.indices, stable=True).indices
                 tindptr = torch.zeros(self.n_cols + 1, dtype=torch.int64, device=self.device)
@@ -179,51 +175,21 @@ class SparseRows:
             self._cache.update(tperm=perm, tindptr=tindptr, tindices=tindices)
         return self._cache["tindptr"], self._cache["tindices"], self._cache["tperm"]
 
-    def _host_transposed(self, values: Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """scipy arrays (data, indices, indptr) of the transpose's CSR, on the host."""
-        perm = self._transposed()[2]  # on the CPU this also caches the host arrays
-        t_indices, t_indptr = self._cache["t_host"]
-        return values[perm].numpy(), t_indices, t_indptr
-
     def mm(self, dense: Tensor) -> Tensor:
         """self @ dense, no autograd (used inside the autograd functions)."""
         dense = dense.float()
         if self.device.type != "cpu":
             return torch.sparse.mm(self._torch_csr(self.values), dense)
-        data, t_indices, t_indptr = self._host_transposed(self.values)
-        right = dense.contiguous().numpy()
-
-        def column_block(cols: tuple[int, int]) -> np.ndarray:
-            a, b = cols
-            lo, hi = t_indptr[a], t_indptr[b]
-            part = (data[lo:hi], t_indices[lo:hi], t_indptr[a : b + 1] - lo)
-            return sp.csc_matrix(part, shape=(self.n_rows, b - a)) @ right[a:b]
-
-        partials = _cpu_map(column_block, _blocks(t_indptr, self.nnz))
-        out = np.asarray(partials[0])
-        for part in partials[1:]:
-            out += part
-        return torch.from_numpy(out)
+        return _cpu_rows_mm(self.indptr, self.indices, self.values, dense)
 
     def t_mm(self, dense: Tensor) -> Tensor:
         """self.T @ dense, no autograd."""
         dense = dense.float()
+        tindptr, tindices, perm = self._transposed()
         if self.device.type != "cpu":
-            tindptr, tindices, perm = self._transposed()
             csr_t = _csr_tensor(tindptr, tindices, self.values[perm], (self.n_cols, self.n_rows))
             return torch.sparse.mm(csr_t, dense)
-        data, t_indices, t_indptr = self._host_transposed(self.values)
-        right = dense.contiguous().numpy()
-        out = np.empty((self.n_cols, right.shape[1]), dtype=np.float32)
-
-        def row_block(rows: tuple[int, int]) -> None:
-            a, b = rows
-            lo, hi = t_indptr[a], t_indptr[b]
-            part = (data[lo:hi], t_indices[lo:hi], t_indptr[a : b + 1] - lo)
-            out[a:b] = sp.csr_matrix(part, shape=(b - a, self.n_rows)) @ right
-
-        _cpu_map(row_block, _blocks(t_indptr, self.nnz))
-        return torch.from_numpy(out)
+        return _cpu_rows_mm(tindptr, tindices, self.values[perm], dense)
 
     def sample(self, left: Tensor, right: Tensor) -> Tensor:
         """(left @ right.T) at this pattern's entries, in storage order, no autograd."""
@@ -233,31 +199,26 @@ class SparseRows:
         if self.device.type != "cpu":
             pattern = self._torch_csr(torch.zeros_like(self.values))
             return torch.sparse.sampled_addmm(pattern, left, right.t(), beta=0.0).values()
-        tindptr, tindices, perm = self._transposed()
-        t_indptr = self._host_transposed(self.values)[2]
-        values_t = torch.empty(self.nnz)
-
-        def row_block(rows: tuple[int, int]) -> None:
-            a, b = rows
-            lo, hi = int(t_indptr[a]), int(t_indptr[b])
-            zeros = torch.zeros(hi - lo)
-            pattern = _csr_tensor(
-                tindptr[a : b + 1] - lo, tindices[lo:hi], zeros, (b - a, self.n_rows)
-            )
-            values_t[lo:hi] = torch.sparse.sampled_addmm(
-                pattern, right[a:b], left.t(), beta=0.0
-            ).values()
-
-        _cpu_map(row_block, _blocks(t_indptr, self.nnz))
-        out = torch.empty_like(values_t)
-        out[perm] = values_t
-        return out
+        indptr = self.indptr.numpy()
+        out = np.empty(self.nnz, dtype=np.float32)
+        args = (indptr, self.indices.numpy(), left.numpy(), right.numpy(), out)
+        _cpu_map(lambda rows: cpu_kernels.rows_sample(*args, *rows), _blocks(indptr, self.nnz))
+        return torch.from_numpy(out)
 
 
-# Threads for the CPU sparse products. scipy's kernels and torch's sampled
-# product release the GIL, so plain threads over blocks of columns use every
-# core without OpenMP's spin-waiting, which made torch's own threads 8x slower
-# on a busy 2-core machine. Set by the training loop (train.threads).
+def _cpu_rows_mm(indptr: Tensor, indices: Tensor, values: Tensor, dense: Tensor) -> Tensor:
+    """The CSR matrix (indptr, indices, values) @ dense, on the CPU threads."""
+    ptr = indptr.numpy()
+    out = np.empty((ptr.size - 1, dense.shape[1]), dtype=np.float32)
+    args = (ptr, indices.numpy(), values.detach().contiguous().numpy(), dense.contiguous().numpy())
+    _cpu_map(lambda rows: cpu_kernels.rows_mm(*args, out, *rows), _blocks(ptr, int(ptr[-1])))
+    return torch.from_numpy(out)
+
+
+# Threads for the CPU sparse products. The compiled loops release the GIL, so
+# plain threads over blocks of rows use every core without OpenMP's
+# spin-waiting, which made torch's own threads 8x slower on a busy 2-core
+# machine. Set by the training loop (train.threads).
 _CPU_THREADS = 1
 _POOL: ThreadPoolExecutor | None = None
 # Below this many entries a product is not worth splitting.
@@ -276,25 +237,20 @@ def set_cpu_threads(n: int) -> None:
 def _blocks(indptr: np.ndarray, nnz: int) -> list[tuple[int, int]]:
     """Runs of the compressed axis with about equal entries, one per thread."""
     parts = _CPU_THREADS if nnz >= _SPLIT_MIN_NNZ else 1
-    cuts = np.searchsorted(indptr, np.linspace(0, nnz, parts + 1)[1:-1]).tolist()
+    cuts = np.searchsorted(indptr, np.arange(1, parts) * nnz // parts).tolist()
     bounds = [0, *cuts, len(indptr) - 1]
     return [(a, b) for a, b in itertools.pairwise(bounds) if b > a] or [(0, len(indptr) - 1)]
 
 
-def _cpu_map(fn: Callable[[tuple[int, int]], Any], blocks: list[tuple[int, int]]) -> list[Any]:
-    """fn over the blocks, in order; in the thread pool when there are several."""
+def _cpu_map(fn: Callable[[tuple[int, int]], None], blocks: list[tuple[int, int]]) -> None:
+    """fn over the blocks: the first in the calling thread, the others in the pool."""
     global _POOL
-    if len(blocks) == 1:
-        return [fn(blocks[0])]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(_CPU_THREADS, thread_name_prefix="aerec-sparse")
-
-    def untracked(block: tuple[int, int]) -> Any:
-        # Grad mode is per thread: the callers run inside autograd functions.
-        with torch.no_grad():
-            return fn(block)
-
-    return list(_POOL.map(untracked, blocks))
+    if len(blocks) > 1 and _POOL is None:
+        _POOL = ThreadPoolExecutor(_CPU_THREADS - 1, thread_name_prefix="aerec-sparse")
+    others = [_POOL.submit(fn, block) for block in blocks[1:]] if _POOL else []
+    fn(blocks[0])
+    for future in others:
+        future.result()
 
 
 def _csr_tensor(indptr: Tensor, indices: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
