@@ -201,7 +201,7 @@ class SparseRows:
             return torch.sparse.sampled_addmm(pattern, left, right.t(), beta=0.0).values()
         indptr = self.indptr.numpy()
         out = np.empty(self.nnz, dtype=np.float32)
-        args = (indptr, self.indices.numpy(), left.numpy(), right.numpy(), out)
+        args = (indptr, self.indices.numpy(), left.detach().numpy(), right.detach().numpy(), out)
         _cpu_map(lambda rows: cpu_kernels.rows_sample(*args, *rows), _blocks(indptr, self.nnz))
         return torch.from_numpy(out)
 
@@ -210,7 +210,7 @@ def _cpu_rows_mm(indptr: Tensor, indices: Tensor, values: Tensor, dense: Tensor)
     """The CSR matrix (indptr, indices, values) @ dense, on the CPU threads."""
     ptr = indptr.numpy()
     out = np.empty((ptr.size - 1, dense.shape[1]), dtype=np.float32)
-    args = (ptr, indices.numpy(), values.detach().contiguous().numpy(), dense.contiguous().numpy())
+    args = (ptr, indices.numpy(), values.detach().numpy(), dense.detach().contiguous().numpy())
     _cpu_map(lambda rows: cpu_kernels.rows_mm(*args, out, *rows), _blocks(ptr, int(ptr[-1])))
     return torch.from_numpy(out)
 
