@@ -34,15 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from aerec.config import TrainConfig  # noqa: E402
+from aerec.inference import Predictor  # noqa: E402
 from aerec.metrics import rmse  # noqa: E402
-from aerec.train import (  # noqa: E402
-    CHECKPOINT_FILE,
-    TrainingData,
-    fit,
-    load_checkpoint,
-    predict_pairs,
-    refit,
-)
+from aerec.processed import TrainingData  # noqa: E402
+from aerec.training.checkpoint import MODEL_FILE, load_model  # noqa: E402
+from aerec.training.loop import fit  # noqa: E402
 from train import RATINGS, load_split  # noqa: E402  (bench/train.py, beside this file)
 
 ML100K = ROOT / "data" / "raw" / "ml-100k" / "ml-100k.inter"
@@ -84,13 +80,13 @@ def picked_on_test(
     the best validation score is that number. Not the target's protocol.
     """
     with tempfile.TemporaryDirectory() as out:
-        data = TrainingData.without_sides(train_full, test, 1.0, 5.0)
+        data = TrainingData.of(train_full, test, 1.0, 5.0)
         return fit(key, block, cfg, data, Path(out), log=False)
 
 
 def test_predictions(model: Any, inputs: sp.csr_matrix, test: sp.coo_matrix) -> np.ndarray:
     """The model's predictions at the test pairs, reading `inputs`."""
-    return predict_pairs(model, inputs, test.row, test.col)
+    return Predictor(model, inputs).pairs(test.row, test.col)
 
 
 def _value(text: str) -> Any:
@@ -183,7 +179,7 @@ def seeds_picked_on_validation(
     test: sp.csr_matrix,
 ) -> dict[str, Any]:
     """The target's protocol over the seeds, with the refit and seed-average extras."""
-    data = TrainingData.without_sides(train, val, 1.0, 5.0)
+    data = TrainingData.of(train, val, 1.0, 5.0)
     test_coo = test.tocoo()
     results, results_full, preds_full, results_refit = [], [], [], []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -191,10 +187,13 @@ def seeds_picked_on_validation(
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             summary = fit(args.model, block, cfg, data, Path(out), log=False)
-            model, info = load_checkpoint(Path(out) / CHECKPOINT_FILE, summary["device"])
+            model, info = load_model(Path(out) / MODEL_FILE, summary["device"])
             if args.refit:
-                refit(args.model, block, cfg, data, Path(out), log=False)
-                again, _ = load_checkpoint(Path(out) / CHECKPOINT_FILE, summary["device"])
+                # The same run with train.refit: it resumes the finished selection
+                # run and writes the refit's weights as the model.
+                with_refit = cfg.model_copy(update={"refit": True})
+                fit(args.model, block, with_refit, data, Path(out), log=False)
+                again, _ = load_model(Path(out) / MODEL_FILE, summary["device"])
         results.append(rmse(test_coo.data, test_predictions(model, train, test_coo)))
         # The validation ratings are known at test time: as input (never as weights' data).
         preds_full.append(test_predictions(model, train_full, test_coo))
@@ -204,8 +203,8 @@ def seeds_picked_on_validation(
         refit_note = f", refit on train+val {results_refit[-1]:.4f}" if args.refit else ""
         print(
             f"seed {seed}: test RMSE {results[-1]:.4f} (train+val as input "
-            f"{results_full[-1]:.4f}{refit_note})  (best epoch {info['best_epoch']}, "
-            f"val RMSE {info['best_score']:.4f}, {time.perf_counter() - t0:.0f} s, "
+            f"{results_full[-1]:.4f}{refit_note})  (best epoch {info['selected_epoch']}, "
+            f"val RMSE {info['selection_score']:.4f}, {time.perf_counter() - t0:.0f} s, "
             f"{summary['device']})",
             flush=True,
         )

@@ -11,7 +11,7 @@ output, batch 256 items, Adam lr 1e-3, the same L2 objective. Peers:
   L2 through Adam's weight decay; the last partial batch is dropped as there.
 - `dense`: a bare dense PyTorch loop: the whole matrix densified once on the
   device, dense batch slices, dense matmuls, masked MSE.
-- `aerec`: aerec.train.fit, sparse input product and outputs only at observed
+- `aerec`: aerec.training.loop.fit, sparse input product and outputs only at observed
   ratings; its epoch time is the training part of each epoch, as for the peers.
 
 All three report the test RMSE after the same number of epochs and the
@@ -175,22 +175,17 @@ def run_aerec(
     block: dict | None = None,
 ):
     """aerec's own loop (fit), with the test split as its per-epoch evaluation split."""
-    from aerec.config import TrainConfig
-    from aerec.train import TrainingData, fit, read_checkpoint
+    from aerec.config import RuntimeConfig, TrainConfig
+    from aerec.processed import TrainingData
+    from aerec.training.checkpoint import read_checkpoint
+    from aerec.training.loop import fit
 
-    data = TrainingData.without_sides(train, test, 1.0, 5.0)
-    cfg = TrainConfig(
-        epochs=epochs,
-        batch_size=BATCH,
-        lr=LR,
-        patience=0,
-        device=device,
-        threads=threads,
-        amp=amp,
-    )
+    data = TrainingData.of(train, test, 1.0, 5.0)
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=LR, patience=0, amp=amp)
+    runtime = RuntimeConfig(device=device, threads=threads)
     block = block or {"hidden": HIDDEN, "orientation": "item", "l2": L2}
     with tempfile.TemporaryDirectory() as out:
-        fit(key, block, cfg, data, Path(out), log=False)
+        fit(key, block, cfg, data, Path(out), log=False, runtime=runtime)
         history = read_checkpoint(Path(out) / "checkpoint.pt")["history"]
     return [row["seconds"] for row in history], [row["val_rmse"] for row in history]
 
@@ -240,7 +235,7 @@ def main() -> None:
         "--threads",
         type=int,
         default=0,
-        help="CPU threads (0: all cores): the peers' torch threads, aerec's train.threads",
+        help="CPU threads (0: all cores): the peers' torch threads, aerec's runtime.threads",
     )
     args = parser.parse_args()
     if not args.ratings.is_file():
@@ -256,7 +251,7 @@ def main() -> None:
     print(
         f"ml-1m users 1-2999: {train.shape[0]} users x {train.shape[1]} items, "
         f"train {train.nnz:,}, test {test.nnz:,}; device {device}, "
-        f"CPU threads {threads} (aerec: train.threads {threads}, torch_threads 1); "
+        f"CPU threads {threads} (aerec: runtime.threads {threads}, torch_threads 1); "
         f"{args.epochs} epochs, aerec amp {args.amp}"
     )
     if args.variants:

@@ -11,7 +11,8 @@ from tests.evaluation_fixture import PREDICTED, FixedScorer, write_processed
 
 from aerec.config import EvaluateConfig
 from aerec.errors import AerecError
-from aerec.scoring import load_baseline_scorers, load_processed
+from aerec.processed import load_processed
+from aerec.scoring import load_baseline_scorers
 from aerec.stages import evaluate
 
 CFG = EvaluateConfig(
@@ -93,5 +94,5 @@ def test_relevance_threshold_outside_the_scale_is_a_clear_error(tmp_path: Path) 
 
 
 def test_missing_build_output_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(AerecError, match=r"stats.json: not found; run `aerec build` first"):
+    with pytest.raises(AerecError, match=r"train.npz: not found; run the build stage first"):
         load_processed(tmp_path)

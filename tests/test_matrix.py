@@ -16,13 +16,13 @@ from aerec.matrix import (
     compact,
     id_map,
     kcore,
-    load_csr,
     load_interactions,
     save_csr,
     side_matrix,
     to_csr,
     transform_ratings,
 )
+from aerec.processed import read_csr as load_csr
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -24,7 +24,7 @@ TINY_BLOCKS: dict[str, dict[str, Any]] = {
 def write_tiny(
     directory: Path, n_users: int = 30, n_items: int = 20, density: float = 0.5, seed: int = 0
 ) -> Path:
-    """Write a low-rank 1..5 rating matrix split 80/20 into train/val, with side info."""
+    """Write a low-rank 1..5 rating matrix split 80/20 into train/val (empty test), side info."""
     rng = np.random.default_rng(seed)
     users, items = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
     ratings = np.clip(np.round(3 + users @ items.T), 1, 5).astype(np.float32)
@@ -33,6 +33,9 @@ def write_tiny(
     directory.mkdir(parents=True, exist_ok=True)
     sp.save_npz(directory / "train.npz", sp.csr_matrix(ratings * (observed & ~to_val)))
     sp.save_npz(directory / "val.npz", sp.csr_matrix(ratings * (observed & to_val)))
+    # Training never reads it; build always writes one, and the one reader of build's
+    # folder (aerec.processed) expects it.
+    sp.save_npz(directory / "test.npz", sp.csr_matrix((n_users, n_items), dtype=np.float32))
     user_side = (rng.random((n_users, 3)) < 0.4).astype(np.float32)
     item_side = (rng.random((n_items, 5)) < 0.3).astype(np.float32)
     sp.save_npz(directory / "user_side.npz", sp.csr_matrix(user_side))

@@ -18,6 +18,7 @@ it falls back to the item, user or global term: never a KeyError.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,14 @@ class Predictor:
             dot = np.einsum("ij,ij->i", self.user_factors[u], self.item_factors[i])
             out[start : start + len(u)] = self.mu + self.user_bias[u] + self.item_bias[i] + dot
         return np.clip(out, *self.clip, out=out)
+
+    def rows(self, users_idx: np.ndarray) -> np.ndarray:
+        """Predicted ratings (float32) of every item for each user: len(users) x n_items."""
+        users_idx = np.asarray(users_idx)
+        # The terms in `predict`'s order, so both give the same float32 ratings.
+        out = (self.mu + self.user_bias[users_idx])[:, None] + self.item_bias[None, :]
+        out += self.user_factors[users_idx] @ self.item_factors.T
+        return np.clip(out.astype(np.float32, copy=False), *self.clip)
 
 
 def _zeros(n: int, k: int = 0) -> np.ndarray:
@@ -210,16 +219,21 @@ def load_baselines(path: Path) -> dict[str, Predictor]:
     """Read baselines written by `save_baselines`: {name: Predictor}."""
     if not Path(path).is_file():
         raise AerecError(f"{path}: baselines not found; run `aerec build` first")
-    with np.load(path) as data:
-        names = sorted({key.split(".")[0] for key in data.files})
-        return {
-            name: Predictor(
-                mu=float(data[f"{name}.mu"]),
-                user_bias=data[f"{name}.user_bias"],
-                item_bias=data[f"{name}.item_bias"],
-                user_factors=data[f"{name}.user_factors"],
-                item_factors=data[f"{name}.item_factors"],
-                clip=tuple(float(v) for v in data[f"{name}.clip"]),
-            )
-            for name in names
-        }
+    try:
+        with np.load(path) as data:
+            names = sorted({key.split(".")[0] for key in data.files})
+            return {
+                name: Predictor(
+                    mu=float(data[f"{name}.mu"]),
+                    user_bias=data[f"{name}.user_bias"],
+                    item_bias=data[f"{name}.item_bias"],
+                    user_factors=data[f"{name}.user_factors"],
+                    item_factors=data[f"{name}.item_factors"],
+                    clip=tuple(float(v) for v in data[f"{name}.clip"]),
+                )
+                for name in names
+            }
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise AerecError(
+            f"{path}: not a baselines file ({exc.__class__.__name__}); rebuild it (aerec build)"
+        ) from exc

@@ -118,7 +118,10 @@ def train(
         False, help="Resume a checkpoint of the same config, replace one of another (for DVC)."
     ),
 ) -> None:
-    """Train an autoencoder; resumes from out/checkpoint.pt after an interruption."""
+    """Train an autoencoder; resumes from out/checkpoint.pt after an interruption.
+
+    Writes out/model.pt (the served model) once training is done.
+    """
     from pathlib import Path
 
     from rich.console import Console
@@ -147,14 +150,14 @@ def train(
     Console().print(
         f"[bold]train[/] {summary['model']} on {summary['device']}: {summary['epochs']} epochs, "
         f"best epoch {summary['best_epoch']} ({score}){resumed_note}"
-        f"\n  checkpoint: {summary['checkpoint']}"
+        f"\n  model: {summary['model_file']}"
     )
 
 
 @app.command()
 def evaluate(
     data: str = typer.Option("data/processed", help="Build output folder (test.npz, maps, ...)."),
-    model_dir: str = typer.Option(..., help="Model folder with checkpoint.pt (models/<key>)."),
+    model_dir: str = typer.Option(..., help="Model folder with model.pt (models/<key>)."),
     out: str = typer.Option(..., help="Output folder (reports/evaluation/<key>)."),
     validation: str = typer.Option(
         None, help="Validation report to link (default reports/validation/<dataset>/index.html)."
@@ -201,7 +204,7 @@ def compare(
 
     from aerec.config import load_params
     from aerec.errors import AerecError
-    from aerec.stages import evaluate as stage
+    from aerec.stages import compare as stage
 
     cfg = load_params(params)
     dirs = (

@@ -221,10 +221,8 @@ class TrainConfig(StrictModel):
     `masking` drops each observed input with probability `noise_level`.
     `full_batch`: `on` takes one gradient step over all rows per epoch, `auto`
     does so only on CUDA when the dense matrix fits in an eighth of free GPU
-    memory, `off` cuts `batch_size` rows. On the CPU, `threads` (0: every
-    core) run the sparse products; `torch_threads` (0: every core) are torch's
-    own, for the dense layers. It is 1 by default: torch's many small ops lost
-    8x to OpenMP hand-offs on a busy 2-core machine (BENCHMARKS.md, Train).
+    memory, `off` cuts `batch_size` rows. The device and the CPU threads are
+    the `runtime` section's.
     `optimizer: lbfgs` takes one full-batch L-BFGS step of `lbfgs_iters`
     iterations (strong Wolfe line search, `lr` the first step length: 1 is
     usual) per epoch, in fp32, on the exact objective (the L2 terms added to
@@ -253,13 +251,10 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(default=0.0, ge=0)
     patience: int = Field(default=20, ge=0)
     seed: int = 42
-    device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["bf16", "fp16", "off"] = "bf16"
     full_batch: Literal["auto", "on", "off"] = "off"
     noise: Literal["none", "gaussian", "masking"] = "none"
     noise_level: float = Field(default=0.0, ge=0)
-    threads: int = Field(default=0, ge=0)
-    torch_threads: int = Field(default=1, ge=0)
     loss: Literal["mse", "bce"] = "mse"
     refit: bool = False
 
@@ -280,6 +275,24 @@ class TrainConfig(StrictModel):
         return self
 
 
+class RuntimeConfig(StrictModel):
+    """How a process runs, not what it computes; read by train, evaluate and recommend.
+
+    `device`: `auto` picks CUDA when present. A checkpoint records the device
+    type it trained on (CPU and CUDA give different results), never these
+    settings themselves, so changing the threads never restarts a training.
+    On the CPU, `threads` (0: every core) run the sparse products, and
+    `torch_threads` (0: every core) are torch's own, for the dense layers. It
+    is 1 by default: torch's many small ops lost 8x to OpenMP hand-offs on a
+    busy 2-core machine (BENCHMARKS.md, Train). The thread count never changes
+    a result (each output row is summed by one thread in one order).
+    """
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(default=0, ge=0)
+    torch_threads: int = Field(default=1, ge=0)
+
+
 class Params(StrictModel):
     """The whole params.yaml. Sections are added as stages are added."""
 
@@ -290,6 +303,7 @@ class Params(StrictModel):
     validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
     evaluate: EvaluateConfig = EvaluateConfig()
     train: TrainConfig = TrainConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
     # One block per model key; a block's keys are the fields of that model's
     # config dataclass, checked by aerec.models when the model is built (the
     # model modules need torch, which params loading must not import).

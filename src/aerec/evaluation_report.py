@@ -11,12 +11,31 @@ from __future__ import annotations
 
 import base64
 import html
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 Metrics = Mapping[str, Any]
+
+# The files of one model's evaluation folder (reports/evaluation/models/<key>).
+METRICS_FILE = "metrics.json"
+BUCKETS_FILE = "buckets.json"
+# Bucket tables are many numbers that rarely decide anything: they go to
+# BUCKETS_FILE, so metrics.json stays a short table for `dvc metrics diff`.
+BUCKET_GROUPS = ("user_activity", "item_popularity")
+PREDICTIONS_FILE = "predictions.parquet"
+EMBEDDINGS_FILE = "embeddings.parquet"
+REPORT_FILE = "index.html"
+PLOTS_DIR = "plots"
+# Plot title -> file name inside PLOTS_DIR; the report shows them in this order.
+PLOTS = {
+    "training curves": "training_curves.png",
+    "RMSE by user activity": "rmse_user_activity.png",
+    "RMSE by item popularity": "rmse_item_popularity.png",
+    "predicted vs true ratings": "predictions.png",
+}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
@@ -201,3 +220,10 @@ def _img(png: Path, alt: str) -> str:
 
 def _esc(text: str) -> str:
     return html.escape(str(text), quote=True)
+
+
+def relative_href(target: Path | None, from_dir: Path) -> str | None:
+    """A link to `target` relative to the page's directory (forward slashes), or None."""
+    if target is None:
+        return None
+    return Path(os.path.relpath(Path(target).resolve(), Path(from_dir).resolve())).as_posix()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -57,9 +58,21 @@ def write_parquet(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
 
 
 def write_json(data: Any, path: Path) -> None:
-    """Write `data` as indented JSON atomically."""
+    """Write `data` as indented JSON atomically; NaN and infinities become null (valid JSON)."""
+    text = json.dumps(_finite(data), indent=2, sort_keys=False, default=str, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        tmp.write_text(text + "\n")
+
+
+def _finite(data: Any) -> Any:
+    """`data` with every non-finite float replaced by None, recursively."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(value) for value in data]
+    return data
 
 
 def write_text(text: str, path: Path) -> None:

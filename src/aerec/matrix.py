@@ -216,13 +216,6 @@ def save_csr(matrix: sp.csr_matrix, path: Path) -> None:
         sp.save_npz(handle, matrix, compressed=False)
 
 
-def load_csr(path: Path) -> sp.csr_matrix:
-    """Read a CSR matrix written by `save_csr`."""
-    if not Path(path).is_file():
-        raise AerecError(f"{path}: matrix not found; run `aerec build` first")
-    return sp.load_npz(path).tocsr()
-
-
 @dataclass(frozen=True)
 class SideInfo:
     """A one-/multi-hot side matrix with one row per map entry and named columns."""
@@ -298,26 +291,3 @@ def _values(aligned: pl.DataFrame, idx_col: str, column: str, separator: str) ->
         .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
         .unique(maintain_order=True)
     )
-
-
-def load_maps(processed_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The user and item id maps written by build (id str, idx int32)."""
-    maps = []
-    for name in (s.USER_MAP_FILE, s.ITEM_MAP_FILE):
-        path = Path(processed_dir) / name
-        if not path.is_file():
-            raise AerecError(f"{path}: id map not found; run `aerec build` first")
-        maps.append(pl.read_parquet(path))
-    return maps[0], maps[1]
-
-
-def load_split(processed_dir: Path) -> dict[str, sp.csr_matrix]:
-    """Every split part build wrote (train, val, test[, val_foldin, test_foldin])."""
-    out = {}
-    for part in s.SPLIT_PARTS:
-        path = Path(processed_dir) / f"{part}.npz"
-        if path.is_file():
-            out[part] = load_csr(path)
-    if "train" not in out:
-        raise AerecError(f"{processed_dir}: no train.npz; run `aerec build` first")
-    return out

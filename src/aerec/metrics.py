@@ -90,20 +90,22 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> n
     first); within a list ties go to the lower index, at the cut-off a tie is
     settled by argpartition (deterministic for equal input).
     """
-    scores = np.array(scores, dtype=np.float64, copy=True)
-    n_rows, n_items = scores.shape
+    scores = np.asarray(scores)
+    # One negated copy (float32 stays float32): ascending order of `cost` is best first.
+    cost = np.negative(scores, dtype=np.result_type(scores.dtype, np.float32))
+    n_rows, n_items = cost.shape
     if exclude is not None:
         coo = exclude.tocoo()
-        scores[coo.row, coo.col] = -np.inf
+        cost[coo.row, coo.col] = np.inf
     k = min(k, n_items)
     if k < n_items:
-        cand = np.sort(np.argpartition(-scores, k - 1, axis=1)[:, :k], axis=1)
+        cand = np.sort(np.argpartition(cost, k - 1, axis=1)[:, :k], axis=1)
     else:
         cand = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
     # Candidates are in index order, so the stable sort breaks ties by the lower index.
-    order = np.argsort(-np.take_along_axis(scores, cand, axis=1), axis=1, kind="stable")
+    order = np.argsort(np.take_along_axis(cost, cand, axis=1), axis=1, kind="stable")
     top = np.take_along_axis(cand, order, axis=1)
-    top[np.take_along_axis(scores, top, axis=1) == -np.inf] = -1
+    top[np.take_along_axis(cost, top, axis=1) == np.inf] = -1
     return top
 
 

@@ -17,11 +17,16 @@ from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from aerec import schema as s
-from aerec.baselines import Predictor, load_baselines
+from aerec.baselines import Predictor as BaselinePredictor
+from aerec.baselines import load_baselines
 from aerec.errors import AerecError
-from aerec.matrix import load_csr
+from aerec.inference import Predictor
+from aerec.models.base import Autoencoder
+from aerec.processed import Processed
+from aerec.training.checkpoint import MODEL_FILE, load_model
 
 # Dense score blocks stay near this many entries (users x items) per batch.
 BLOCK_ENTRIES = 1 << 22
@@ -45,7 +50,7 @@ class Scorer(Protocol):
 class BaselineScorer:
     """A fitted baseline (aerec.baselines.Predictor) as a scorer."""
 
-    predictor: Predictor
+    predictor: BaselinePredictor
     n_items: int
     predicts_ratings: bool = True
 
@@ -53,72 +58,7 @@ class BaselineScorer:
         return self.predictor.predict(users, items)
 
     def rows(self, users: np.ndarray) -> np.ndarray:
-        users = np.asarray(users)
-        pred = self.predictor.predict(
-            np.repeat(users, self.n_items), np.tile(np.arange(self.n_items), users.size)
-        )
-        return pred.reshape(users.size, self.n_items)
-
-
-@dataclass(frozen=True)
-class Processed:
-    """What evaluate and recommend read from build's output directory.
-
-    `inputs` is every rating known before the test, what a model reads when
-    the test is predicted and what is never recommended again: train,
-    validation (it picked the epoch; the weights never fitted it) and, for a
-    user-holdout split, the test fold-in rows. `train` is what the weights
-    were fitted on.
-    """
-
-    dir: Path
-    inputs: sp.csr_matrix
-    train: sp.csr_matrix
-    test: sp.csr_matrix
-    scale: tuple[float, float]
-    stats: dict[str, Any]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.inputs.shape
-
-    def user_counts(self) -> np.ndarray:
-        """Input ratings per user (0: a cold user)."""
-        return _user_counts(self.inputs)
-
-    def item_counts(self) -> np.ndarray:
-        """Input ratings per item (0: a cold item); the popularity of the top-N metrics."""
-        return _item_counts(self.inputs)
-
-
-def _user_counts(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.diff(matrix.indptr)
-
-
-def _item_counts(matrix: sp.csr_matrix) -> np.ndarray:
-    return np.bincount(matrix.indices, minlength=matrix.shape[1])
-
-
-def load_processed(processed_dir: Path) -> Processed:
-    """Read the matrices and stats build wrote; a missing file is an AerecError."""
-    import json
-
-    processed_dir = Path(processed_dir)
-    stats_path = processed_dir / s.BUILD_STATS_FILE
-    if not stats_path.is_file():
-        raise AerecError(f"{stats_path}: not found; run `aerec build` first")
-    stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    parts = {
-        name: load_csr(processed_dir / f"{name}.npz")
-        for name in ("train", "val", "test", "test_foldin")
-        if name in ("train", "val", "test") or (processed_dir / f"{name}.npz").is_file()
-    }
-    inputs = parts["train"] + parts["val"]
-    if "test_foldin" in parts:
-        inputs = inputs + parts["test_foldin"]
-    inputs = inputs.tocsr()
-    scale = (float(stats["scale"]["min"]), float(stats["scale"]["max"]))
-    return Processed(processed_dir, inputs, parts["train"], parts["test"], scale, stats)
+        return self.predictor.rows(users)
 
 
 def load_baseline_scorers(processed: Processed) -> dict[str, BaselineScorer]:
@@ -143,35 +83,35 @@ def user_batches(users: np.ndarray, n_items: int) -> list[np.ndarray]:
 class ModelScorer:
     """A trained autoencoder as a scorer; cold users and items go to the fallback baseline.
 
-    `inputs` is the matrix the model reads (Processed.inputs), `train` the
-    one its weights were fitted on. Cold are the users and items without
-    inputs, and those whose output unit never had a training rating (users
-    for an item-based model, items for a user-based one). A model with a
-    multinomial likelihood (Mult-VAE) scores log-probabilities, not ratings:
-    `predicts_ratings` is then False, its cold items keep the model's scores
-    (mixing in the baseline's ratings would put them first) and only cold
-    users, whose rows are wholly the fallback's, are handed over.
+    `predictor` reads Processed.inputs (every rating known before the test);
+    `train` is the matrix the weights were fitted on. Cold are the users and
+    items without inputs, and those whose output unit never had a training
+    rating (users for an item-based model, items for a user-based one). A
+    model that scores for ranking (Mult-VAE's log-probabilities) has
+    `predicts_ratings` False: its cold items keep the model's scores (mixing
+    in the baseline's ratings would put them first) and only cold users,
+    whose rows are wholly the fallback's, are handed over.
     """
 
-    model: Any
-    inputs: sp.csr_matrix
+    predictor: Predictor
     train: sp.csr_matrix
-    user_side: sp.csr_matrix | None
-    item_side: sp.csr_matrix | None
     fallback: Scorer
 
     @property
-    def predicts_ratings(self) -> bool:
-        return getattr(self.model, "likelihood", "gaussian") != "multinomial"
+    def model(self) -> Autoencoder:
+        return self.predictor.model
 
-    def _sides(self) -> dict[str, sp.csr_matrix | None]:
-        return {"user_side": self.user_side, "item_side": self.item_side}
+    @property
+    def inputs(self) -> sp.csr_matrix:
+        return self.predictor.inputs
+
+    @property
+    def predicts_ratings(self) -> bool:
+        return self.model.predicts_ratings
 
     def pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        from aerec.train import predict_pairs
-
         users, items = np.asarray(users), np.asarray(items)
-        pred = predict_pairs(self.model, self.inputs, users, items, **self._sides())
+        pred = self.predictor.pairs(users, items)
         cold = self.cold_users[users]
         if self.predicts_ratings:
             cold |= self.cold_items[items]
@@ -180,62 +120,71 @@ class ModelScorer:
         return pred
 
     def rows(self, users: np.ndarray) -> np.ndarray:
-        from aerec.train import predict
-
         users = np.asarray(users)
-        block = predict(self.model, self.inputs, users, **self._sides())
+        block = self.predictor.rows(users)
         cold_users = self.cold_users[users]
         if cold_users.any():
             block[cold_users] = self.fallback.rows(users[cold_users])
         cold_items = np.flatnonzero(self.cold_items)
         if self.predicts_ratings and cold_items.size and users.size:
-            block[:, cold_items] = self.fallback.pairs(
-                np.repeat(users, cold_items.size), np.tile(cold_items, users.size)
-            ).reshape(users.size, cold_items.size)
+            block[:, cold_items] = self.fallback.rows(users)[:, cold_items]
         return block
 
     @cached_property
     def cold_users(self) -> np.ndarray:
         """Users without input ratings, or without training ratings when they are outputs."""
-        cold = _user_counts(self.inputs) == 0
+        cold = np.diff(self.inputs.indptr) == 0
         if self.model.orientation == "item":
-            cold |= _user_counts(self.train) == 0
+            cold |= np.diff(self.train.indptr) == 0
         return cold
 
     @cached_property
     def cold_items(self) -> np.ndarray:
         """Items without input ratings, or without training ratings when they are outputs."""
-        cold = _item_counts(self.inputs) == 0
+        n_items = self.inputs.shape[1]
+        cold = np.bincount(self.inputs.indices, minlength=n_items) == 0
         if self.model.orientation == "user":
-            cold |= _item_counts(self.train) == 0
+            cold |= np.bincount(self.train.indices, minlength=n_items) == 0
         return cold
 
     def codes(self) -> tuple[str, np.ndarray]:
         """(orientation, codes): the code of every user or item, in the model's orientation."""
-        from aerec.train import encode
-
-        orientation = self.model.orientation
-        n = self.inputs.shape[0 if orientation == "user" else 1]
-        return orientation, encode(self.model, self.inputs, np.arange(n), **self._sides())
+        return self.model.orientation, self.predictor.codes()
 
 
-def load_model_scorer(model_dir: Path, processed: Processed, fallback: Scorer) -> ModelScorer:
-    """The best model of model_dir/checkpoint.pt as a scorer over `processed`'s inputs.
+def load_model_scorer(
+    model_dir: Path, processed: Processed, fallback: Scorer, device: torch.device | str = "cpu"
+) -> ModelScorer:
+    """The served model of model_dir/model.pt as a scorer over `processed`'s inputs.
 
-    A checkpoint built for other matrix sizes is an AerecError (rebuild or retrain).
+    A model trained on another build (other sizes, another split, other
+    ratings: its data fingerprint differs) is refused with one AerecError:
+    scoring it here could score it on its own training ratings.
     """
-    from aerec.train import CHECKPOINT_FILE, load_checkpoint
+    path = Path(model_dir) / MODEL_FILE
+    model, info = load_model(path, device)
+    check_trained_on(path, info, processed)
+    predictor = Predictor(model, processed.inputs, processed.user_side, processed.item_side)
+    return ModelScorer(predictor, processed.train, fallback)
 
-    path = Path(model_dir) / CHECKPOINT_FILE
-    model, _info = load_checkpoint(path)
-    if (model.spec.n_users, model.spec.n_items) != processed.shape:
-        raise AerecError(
-            f"{path}: trained on a {model.spec.n_users} x {model.spec.n_items} matrix, but "
-            f"{processed.dir} holds {processed.shape[0]} x {processed.shape[1]}; "
-            "train again on this build (aerec train)"
-        )
-    sides = [
-        load_csr(processed.dir / name) if (processed.dir / name).is_file() else None
-        for name in (s.USER_SIDE_FILE, s.ITEM_SIDE_FILE)
-    ]
-    return ModelScorer(model, processed.inputs, processed.train, sides[0], sides[1], fallback)
+
+def check_trained_on(path: Path, info: dict[str, Any], processed: Processed) -> None:
+    """Refuse a model whose data fingerprint is not this build's training data."""
+    trained, here = info.get("data"), processed.training().fingerprint()
+    if trained == here:
+        return
+    if not isinstance(trained, dict):
+        raise AerecError(f"{path}: records no training data; train it again (aerec train)")
+    raise AerecError(
+        f"{path}: trained on another build ({_describe(trained)}), but {processed.dir} holds "
+        f"{_describe(here)}; train again on this build (aerec train) or evaluate the build it "
+        "was trained on"
+    )
+
+
+def _describe(fingerprint: dict[str, Any]) -> str:
+    rows, cols = fingerprint.get("shape", ["?", "?"])
+    return (
+        f"{rows} x {cols}, train {fingerprint.get('train_nnz', '?'):,} ratings summing to "
+        f"{fingerprint.get('train_sum', 0):.1f}, validation {fingerprint.get('val_nnz', '?'):,}"
+    )

@@ -1,15 +1,21 @@
-"""Each dvc.yaml stage declares exactly the params keys its code reads.
+"""Each dvc.yaml stage declares exactly the params keys and the code its command uses.
 
 Every stage command of dvc.yaml runs in-process on the synthetic dataset with
 `load_params` returning a proxy that records each key the code touches. A key
 read but not declared would let DVC skip a needed re-run; a key declared but
-never read would cause needless ones. Both fail here.
+never read would cause needless ones. Both fail here. The same run records
+the aerec modules each command loads (every aerec module but the CLI and the
+config is unloaded before each stage, so each stage imports what it needs):
+a loaded module that no declared dependency covers would let DVC keep stale
+results after a code change; a declared source path nothing loads is a
+needless re-run.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +97,11 @@ def _stages(params: dict) -> list[tuple[str, str, list[str]]]:
                 )
 
             declared = [resolve(p) for p in stage.get("params", [])]
+            deps = [resolve(d) for d in stage.get("deps", []) if d.startswith("src/")]
             # A ${key} in the command is read by DVC's templating on the code's behalf.
             declared_cmd_vars = [v for v in _VAR.findall(stage["cmd"]) if v != "item"]
             label = f"{name}@{item}" if item else name
-            out.append((label, resolve(stage["cmd"]), declared, declared_cmd_vars))
+            out.append((label, resolve(stage["cmd"]), declared, declared_cmd_vars, deps))
     return out
 
 
@@ -120,9 +127,10 @@ def test_every_stage_reads_exactly_its_declared_params(
         config, "load_params", lambda p="params.yaml": Recorder(real_load(p), "", reads)
     )
     problems = []
-    for label, cmd, declared, cmd_vars in _stages(raw):
+    for label, cmd, declared, cmd_vars, deps in _stages(raw):
         reads.clear()
         reads.update(cmd_vars)
+        _unload_aerec()
         argv = shlex.split(cmd)
         assert argv[0] == "aerec"
         argv = [
@@ -139,8 +147,50 @@ def test_every_stage_reads_exactly_its_declared_params(
         unread = sorted(
             d for d in declared if not any(_covered(k, [d]) or _covered(d, [k]) for k in reads)
         )
+        undeclared = [k for k in undeclared if not _runtime_knob(label, k)]
         if undeclared or unread:
             problems.append(
                 f"{label}: read but not declared {undeclared}; declared but unread {unread}"
             )
+        # fetch's output is pinned by checksums; a code change cannot change it.
+        loaded = _loaded_aerec_files() if label != "fetch" else set()
+        uncovered = sorted(f for f in loaded if not any(_covers(d, f) for d in deps))
+        unused = sorted(d for d in deps if not any(_covers(d, f) for f in loaded))
+        if uncovered or unused:
+            problems.append(f"{label}: code loaded but not a dep {uncovered}; deps unused {unused}")
     assert problems == [], "\n".join(problems)
+
+
+# Kept loaded across stages: the entry point and the module whose load_params
+# the test wraps. Every stage loads both, so each stage must declare both.
+_KEEP = ("aerec", "aerec.cli", "aerec.config", "aerec.errors")
+
+
+def _unload_aerec() -> None:
+    package = sys.modules["aerec"]
+    for name in [n for n in sys.modules if n == "aerec" or n.startswith("aerec.")]:
+        if name not in _KEEP:
+            del sys.modules[name]
+            child = name.split(".")[1]
+            # `from aerec import x` would find the old submodule on the package.
+            if name.count(".") == 1 and hasattr(package, child):
+                delattr(package, child)
+
+
+def _loaded_aerec_files() -> set[str]:
+    files = set()
+    for name, module in list(sys.modules.items()):
+        if name == "aerec" or name.startswith("aerec."):
+            path = Path(getattr(module, "__file__", "") or "")
+            if path.is_file():
+                files.add(path.resolve().relative_to(ROOT).as_posix())
+    return files
+
+
+def _covers(dep: str, file: str) -> bool:
+    return file == dep or file.startswith(dep.rstrip("/") + "/")
+
+
+def _runtime_knob(label: str, key: str) -> bool:
+    """runtime.threads/torch_threads: read by train, never part of its result (not declared)."""
+    return label.startswith("train@") and key in ("runtime.threads", "runtime.torch_threads")

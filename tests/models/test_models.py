@@ -14,20 +14,26 @@ from tests.train_fixture import TINY_BLOCKS, write_tiny
 
 from aerec.config import TrainConfig
 from aerec.errors import AerecError
-from aerec.models import REGISTRY, base, build_model, model_config
-from aerec.models.base import DataSpec, RatingData, SparseRows, Targets, sampled_mm, sparse_mm
-from aerec.train import (
-    _val_recall,
-    encode,
-    fit,
-    load_checkpoint,
-    load_training_data,
-    predict,
-    predict_pairs,
-)
+from aerec.inference import Predictor, has_decode, validation_scores
+from aerec.models import REGISTRY, build_model, model_config
+from aerec.models import sparse as sparse_ops
+from aerec.models.base import DataSpec, RatingData, Targets
+from aerec.models.sparse import SparseRows, sampled_mm, sparse_mm
+from aerec.processed import TrainingData, load_processed
+from aerec.training.checkpoint import load_model, read_checkpoint
+from aerec.training.loop import fit
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = sorted(REGISTRY)
+
+
+def load_training_data(directory: Path) -> TrainingData:
+    return load_processed(directory).training()
+
+
+def _spec(data: TrainingData) -> DataSpec:
+    n_users, n_items = data.train.shape
+    return DataSpec(n_users, n_items, data.user_side.shape[1], data.item_side.shape[1], 1.0, 5.0)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +47,7 @@ def trained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     data = load_training_data(data_dir)
     out = {}
     for key in KEYS:
-        cfg = TrainConfig(model=key, epochs=8, batch_size=8, lr=1e-2, patience=0, device="cpu")
+        cfg = TrainConfig(model=key, epochs=8, batch_size=8, lr=1e-2, patience=0)
         out[key] = tmp_path_factory.mktemp(key)
         fit(key, TINY_BLOCKS[key], cfg, data, out[key], log=False)
     return out
@@ -66,8 +72,8 @@ def test_unknown_model_key_or_field_is_one_clear_error() -> None:
 
 @pytest.mark.parametrize("key", KEYS)
 def test_training_loss_falls(key: str, trained: dict[str, Path]) -> None:
-    _, info = load_checkpoint(trained[key] / "checkpoint.pt")
-    losses = [row["train_loss"] for row in info["history"]]
+    history = read_checkpoint(trained[key] / "checkpoint.pt")["history"]
+    losses = [row["train_loss"] for row in history]
     assert len(losses) == 8
     assert max(losses[-2:]) < losses[0]
     if key != "vae":  # the multinomial NLL is bounded below far from 0 on 20 items
@@ -76,19 +82,18 @@ def test_training_loss_falls(key: str, trained: dict[str, Path]) -> None:
 
 @pytest.mark.parametrize("key", KEYS)
 def test_prediction_and_code_shapes(key: str, trained: dict[str, Path], data_dir: Path) -> None:
-    model, _ = load_checkpoint(trained[key] / "checkpoint.pt")
+    model, _ = load_model(trained[key] / "model.pt")
     data = load_training_data(data_dir)
-    side = {"user_side": data.user_side, "item_side": data.item_side}
-    dense = predict(model, data.train, np.array([3, 0, 7]), **side)
+    predictor = Predictor(model, data.train, data.user_side, data.item_side)
+    dense = predictor.rows(np.array([3, 0, 7]))
     assert dense.shape == (3, 20)
-    pairs = predict_pairs(model, data.train, np.array([7, 3, 3]), np.array([1, 2, 2]), **side)
+    pairs = predictor.pairs(np.array([7, 3, 3]), np.array([1, 2, 2]))
     assert pairs.shape == (3,)
     # The pair path and the dense path compute the same outputs.
     np.testing.assert_allclose(pairs, [dense[2, 1], dense[0, 2], dense[0, 2]], rtol=1e-5, atol=1e-5)
-    rows = np.arange(4)
-    codes = encode(model, data.train, rows, **side)
+    codes = predictor.codes(np.arange(4))
     assert codes.shape[0] == 4 and codes.ndim == 2
-    if model.likelihood != "multinomial":
+    if model.predicts_ratings:
         assert dense.min() >= 1.0 and dense.max() <= 5.0
 
 
@@ -96,20 +101,20 @@ def test_prediction_and_code_shapes(key: str, trained: dict[str, Path], data_dir
 def test_loaded_model_reproduces_the_validation_score_of_training(
     key: str, trained: dict[str, Path], data_dir: Path
 ) -> None:
-    model, info = load_checkpoint(trained[key] / "checkpoint.pt")
-    best = info["history"][info["best_epoch"] - 1]
+    model, info = load_model(trained[key] / "model.pt")
+    history = read_checkpoint(trained[key] / "checkpoint.pt")["history"]
+    best = history[info["selected_epoch"] - 1]
     data = load_training_data(data_dir)
-    side = {"user_side": data.user_side, "item_side": data.item_side}
-    if model.likelihood == "multinomial":
+    if not model.predicts_ratings:
         rating = RatingData(data.train)
         val = SparseRows.from_scipy(data.val)
-        assert _val_recall(model, rating, val) == best["val_recall20"]
+        assert validation_scores(model, rating, val) == (None, best["val_recall20"])
         return
     val = data.val.tocoo()
-    pred = predict_pairs(model, data.train, val.row, val.col, **side)
+    pred = Predictor(model, data.train, data.user_side, data.item_side).pairs(val.row, val.col)
     rmse = math.sqrt(float(np.mean((pred.astype(np.float64) - val.data) ** 2)))
     assert rmse == pytest.approx(best["val_rmse"], rel=1e-6)
-    assert info["best_score"] == best["val_rmse"]
+    assert info["selection_score"] == best["val_rmse"]
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -118,7 +123,7 @@ def test_sampled_outputs_equal_the_dense_outputs_at_the_same_entries(
 ) -> None:
     data = load_training_data(data_dir)
     torch.manual_seed(0)
-    model = build_model(key, TINY_BLOCKS[key], data.spec()).eval()
+    model = build_model(key, TINY_BLOCKS[key], _spec(data)).eval()
     rating = RatingData(data.train, "cpu", data.user_side, data.item_side)
     rows = torch.tensor([0, 5, 2])
     batch = model.make_batch(rating, rows)
@@ -132,12 +137,39 @@ def test_sampled_outputs_equal_the_dense_outputs_at_the_same_entries(
     torch.testing.assert_close(some, dense[:, cols], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("key", [k for k in KEYS if has_decode(build_model(k, {}, DataSpec(3, 4)))])
+def test_decode_of_the_code_is_the_forward_pass_so_cached_codes_predict_the_same(
+    key: str, trained: dict[str, Path], data_dir: Path
+) -> None:
+    model, _ = load_model(trained[key] / "model.pt")
+    data = load_training_data(data_dir)
+    rating = RatingData(data.train, "cpu", data.user_side, data.item_side)
+    batch = model.make_batch(rating, torch.arange(model.n_rows))
+    with torch.no_grad():
+        for targets in (
+            Targets(),
+            Targets(columns=torch.tensor([2, 0])),
+            Targets(pattern=batch.observed),
+        ):
+            torch.testing.assert_close(
+                model.decode(model.encode(batch), targets), model(batch, targets)
+            )
+    # The Predictor of an item-based model reuses its item codes: same rows as a fresh pass.
+    predictor = Predictor(model, data.train, data.user_side, data.item_side)
+    users = np.array([5, 1])
+    first = predictor.rows(users)
+    np.testing.assert_allclose(predictor.rows(users), first)
+    fresh = Predictor(model, data.train, data.user_side, data.item_side)
+    fresh._all_codes = lambda: None  # type: ignore[method-assign]  # the uncached path
+    np.testing.assert_allclose(fresh.rows(users), first, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_sparse_kernels_match_dense_autograd(threads: int, monkeypatch) -> None:
     # Split every product into blocks (as large batches are) over `threads` threads.
-    monkeypatch.setattr(base, "_SPLIT_MIN_NNZ", 0)
-    base.set_cpu_threads(threads)
-    monkeypatch.setattr(base, "_CPU_THREADS", threads)
+    monkeypatch.setattr(sparse_ops, "_SPLIT_MIN_NNZ", 0)
+    sparse_ops.set_cpu_threads(threads)
+    monkeypatch.setattr(sparse_ops, "_CPU_THREADS", threads)
     gen = torch.Generator().manual_seed(0)
     dense = torch.rand(5, 7, generator=gen) * (torch.rand(5, 7, generator=gen) < 0.4)
     sparse = SparseRows.from_scipy(_csr(dense.numpy()))
@@ -160,8 +192,8 @@ def test_sparse_kernels_match_dense_autograd(threads: int, monkeypatch) -> None:
 def test_cpu_products_do_not_depend_on_the_thread_count(monkeypatch) -> None:
     # Each output row is summed by one thread in one order, so 1, 2 and 3 threads
     # give the same bits; empty rows and columns give exact zeros.
-    monkeypatch.setattr(base, "_SPLIT_MIN_NNZ", 0)
-    monkeypatch.setattr(base, "_CPU_THREADS", base._CPU_THREADS)  # restored afterwards
+    monkeypatch.setattr(sparse_ops, "_SPLIT_MIN_NNZ", 0)
+    monkeypatch.setattr(sparse_ops, "_CPU_THREADS", sparse_ops._CPU_THREADS)  # restored afterwards
     gen = torch.Generator().manual_seed(1)
     dense = torch.rand(9, 11, generator=gen) * (torch.rand(9, 11, generator=gen) < 0.5)
     dense[[2, 7]] = 0.0
@@ -171,7 +203,7 @@ def test_cpu_products_do_not_depend_on_the_thread_count(monkeypatch) -> None:
     left = torch.randn(9, 6, generator=gen)
     results = []
     for threads in (1, 2, 3):
-        base.set_cpu_threads(threads)
+        sparse_ops.set_cpu_threads(threads)
         results.append((sparse.mm(right), sparse.t_mm(left), sparse.sample(left, right)))
     for other in results[1:]:
         assert all(torch.equal(a, b) for a, b in zip(results[0], other, strict=True))

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -15,7 +16,7 @@ from aerec import schema as s
 from aerec.baselines import load_baselines
 from aerec.config import BuildConfig, Params, SplitConfig
 from aerec.errors import AerecError
-from aerec.matrix import load_csr, load_maps, load_split
+from aerec.processed import load_maps, load_processed, read_csr
 from aerec.stages.build import run
 
 
@@ -60,7 +61,7 @@ def test_build_writes_maps_exact_matrices_side_info_and_stats(tmp_path: Path) ->
     users, items = load_maps(out)
     assert users.get_column(s.USER_ID).to_list() == ["a", "b", "c", "d"]
     assert items.get_column(s.ITEM_ID).to_list() == ["w", "x", "y", "z"]
-    parts = load_split(out)
+    parts = _parts(out)
     assert sorted(parts) == ["test", "train", "val"]
     assert parts["test"].toarray().tolist() == [
         [0, 0, 4, 0],
@@ -75,13 +76,13 @@ def test_build_writes_maps_exact_matrices_side_info_and_stats(tmp_path: Path) ->
         [0, 0, 0, 0],
     ]
     assert parts["val"].nnz == 0
-    assert load_csr(out / s.USER_SIDE_FILE).toarray().tolist() == [
+    assert read_csr(out / s.USER_SIDE_FILE).toarray().tolist() == [
         [1, 0, 1, 0],
         [0, 1, 0, 1],
         [1, 0, 1, 0],
         [0, 0, 0, 0],
     ]
-    assert load_csr(out / s.ITEM_SIDE_FILE).toarray().tolist() == [
+    assert read_csr(out / s.ITEM_SIDE_FILE).toarray().tolist() == [
         [0, 0],
         [1, 0],
         [1, 1],
@@ -128,7 +129,7 @@ def test_ml100k_split_after_the_real_ingest_follows_the_inter_file_lines(tmp_pat
     ingest.run("recbole", [inter], tmp_path / "interim")
     run(tmp_path / "interim", tmp_path / "p", params(method="ml100k", fold=3, val_fraction=0))
     user_map, item_map = load_maps(tmp_path / "p")
-    test = load_csr(tmp_path / "p" / "test.npz").tocoo()
+    test = read_csr(tmp_path / "p" / "test.npz").tocoo()
     got_users = user_map.get_column(s.USER_ID).to_numpy()[test.row].astype(int)
     got_items = item_map.get_column(s.ITEM_ID).to_numpy()[test.col].astype(int)
     got = np.sort(got_users * 10**6 + got_items)
@@ -143,7 +144,7 @@ def test_every_split_keeps_every_rating_exactly_once(tmp_path: Path, method: str
     rows = [(f"u{p // 30}", f"i{p % 30}", float(1 + p % 5), int(p)) for p in pairs]
     out = tmp_path / "processed"
     run(ingest_dir(tmp_path, rows, side=False), out, params(method=method))
-    parts = load_split(out)
+    parts = _parts(out)
     total = sum(m for m in parts.values())
     assert total.nnz == sum(m.nnz for m in parts.values()) == 600  # disjoint and complete
     users, items = load_maps(out)
@@ -153,7 +154,7 @@ def test_every_split_keeps_every_rating_exactly_once(tmp_path: Path, method: str
         for u, i in zip(*total.nonzero(), strict=True)
     }
     assert got == {(u, i, r) for u, i, r, _ in rows}
-    assert load_csr(out / s.USER_SIDE_FILE).shape == (40, 0)
+    assert read_csr(out / s.USER_SIDE_FILE).shape == (40, 0)
 
 
 def test_kcore_and_transform_are_applied_before_the_maps(tmp_path: Path) -> None:
@@ -169,7 +170,7 @@ def test_kcore_and_transform_are_applied_before_the_maps(tmp_path: Path) -> None
     users, items = load_maps(out)
     assert users.get_column(s.USER_ID).to_list() == ["a", "b", "c"]
     assert items.get_column(s.ITEM_ID).to_list() == ["x", "y", "z"]
-    train = load_csr(out / "train.npz").toarray()
+    train = read_csr(out / "train.npz").toarray()
     expected = [[1, 1, 0.1], [0.1, 0.1, 1], [1, 0.1, 1]]
     assert np.array_equal(train, np.array(expected, np.float32))
     stats = json.loads((out / s.BUILD_STATS_FILE).read_text())
@@ -216,3 +217,10 @@ def test_cli_builds_and_reports_bad_input_in_one_line(tmp_path: Path) -> None:
         f"aerec: error: {tmp_path / 'absent' / 'ratings.parquet'}: ratings file not found; "
         "run `aerec ingest` first"
     ]
+
+
+def _parts(out: Path) -> dict[str, Any]:
+    """Every split part build wrote, read through the one reader of build's folder."""
+    processed = load_processed(out)
+    names = ("train", "val", "test", "val_foldin", "test_foldin")
+    return {n: getattr(processed, n) for n in names if getattr(processed, n) is not None}

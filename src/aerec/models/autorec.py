@@ -19,6 +19,7 @@ from aerec.models.base import (
     Batch,
     DataSpec,
     Fill,
+    ModelConfig,
     Orientation,
     Targets,
     choice,
@@ -28,7 +29,7 @@ from aerec.models.base import (
 
 
 @dataclass(frozen=True)
-class AutoRecConfig:
+class AutoRecConfig(ModelConfig):
     """One hidden layer; `l2` is the paper's lambda (objective: SSE + lambda/2 ||W||^2)."""
 
     hidden: int = 500
@@ -39,12 +40,11 @@ class AutoRecConfig:
     fill: Fill = "zero"
 
     def __post_init__(self) -> None:
-        choice(self.orientation, {"user", "item"}, "orientation")
-        choice(self.fill, {"zero", "user_mean"}, "fill")
+        super().__post_init__()
         choice(self.hidden_activation, ACTIVATIONS, "hidden_activation")
         choice(self.output_activation, ACTIVATIONS, "output_activation")
-        if self.hidden < 1 or self.l2 < 0:
-            raise ValueError("hidden must be >= 1 and l2 >= 0")
+        if self.hidden < 1:
+            raise ValueError("hidden must be >= 1")
 
 
 def uniform_(weight: Tensor, fan_in: int, fan_out: int) -> Tensor:
@@ -76,9 +76,11 @@ class AutoRec(Autoencoder):
     def encode(self, batch: Batch) -> Tensor:
         return self.hidden_act(linear_in(batch.inputs, self.enc_weight, self.enc_bias, batch.fill))
 
-    def forward(self, batch: Batch, targets: Targets) -> Tensor:
-        code = self.encode(batch)
+    def decode(self, code: Tensor, targets: Targets) -> Tensor:
         return self.output_act(linear_out(code, self.dec_weight, self.dec_bias, targets))
+
+    def forward(self, batch: Batch, targets: Targets) -> Tensor:
+        return self.decode(self.encode(batch), targets)
 
     def l2_weights(self) -> list[Tensor]:
         return [self.enc_weight, self.dec_weight]

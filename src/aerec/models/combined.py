@@ -25,19 +25,20 @@ from aerec.models.base import (
     Batch,
     DataSpec,
     Fill,
-    SparseRows,
+    ModelConfig,
     Targets,
     choice,
     linear_in,
     linear_out,
 )
+from aerec.models.sparse import SparseRows
 
 # Dense predictions evaluate the head on rows x columns pairs; chunks keep memory flat.
 _PAIR_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
-class CombinedConfig:
+class CombinedConfig(ModelConfig):
     """Code sizes of both autoencoders, the head's hidden widths, the joint-loss weight."""
 
     user_hidden: int = 500
@@ -51,13 +52,15 @@ class CombinedConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "head_layers", tuple(int(n) for n in self.head_layers))
-        choice(self.fill, {"zero", "user_mean"}, "fill")
+        super().__post_init__()
+        if self.orientation != "user":
+            raise ValueError("orientation must be 'user': the combined model reads user rows")
         choice(self.activation, ACTIVATIONS, "activation")
         choice(self.head_activation, ACTIVATIONS, "head_activation")
         if not self.head_layers or min(self.user_hidden, self.item_hidden, *self.head_layers) < 1:
             raise ValueError("user_hidden, item_hidden and head_layers (non-empty) must be >= 1")
-        if self.recon_weight < 0 or self.l2 < 0:
-            raise ValueError("recon_weight and l2 must be >= 0")
+        if not self.recon_weight >= 0:
+            raise ValueError("recon_weight must be >= 0")
 
 
 class _Side(nn.Module):

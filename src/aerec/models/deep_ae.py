@@ -22,6 +22,7 @@ from aerec.models.base import (
     Batch,
     DataSpec,
     Fill,
+    ModelConfig,
     Orientation,
     Targets,
     choice,
@@ -31,7 +32,7 @@ from aerec.models.base import (
 
 
 @dataclass(frozen=True)
-class DeepAEConfig:
+class DeepAEConfig(ModelConfig):
     """`layers`: encoder widths, the last one is the code; the decoder mirrors them."""
 
     layers: tuple[int, ...] = (512, 512, 1024)
@@ -48,8 +49,7 @@ class DeepAEConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
-        choice(self.orientation, {"user", "item"}, "orientation")
-        choice(self.fill, {"zero", "user_mean"}, "fill")
+        super().__post_init__()
         choice(self.activation, ACTIVATIONS, "activation")
         if not self.layers or min(self.layers) < 1:
             raise ValueError("layers must list at least one width >= 1")
@@ -100,7 +100,10 @@ class DeepAE(Autoencoder):
         return x
 
     def forward(self, batch: Batch, targets: Targets) -> Tensor:
-        x = self.drop(self.encode(batch))
+        return self.decode(self.drop(self.encode(batch)), targets)
+
+    def decode(self, code: Tensor, targets: Targets) -> Tensor:
+        x = code
         depth = len(self.config.layers)
         for j in reversed(range(depth - 1)):
             w = self.enc_weights[j].t() if self.config.tied else self.dec_weights[j]

@@ -27,6 +27,7 @@ from aerec.models.base import (
     Batch,
     DataSpec,
     Fill,
+    ModelConfig,
     Orientation,
     Targets,
     choice,
@@ -36,7 +37,7 @@ from aerec.models.base import (
 
 
 @dataclass(frozen=True)
-class KernelAEConfig:
+class KernelAEConfig(ModelConfig):
     """`layers`: hidden widths (GLocal-K: 500, 500); `kernel_dim`: length of u and v."""
 
     layers: tuple[int, ...] = (500, 500)
@@ -49,13 +50,12 @@ class KernelAEConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
-        choice(self.orientation, {"user", "item"}, "orientation")
-        choice(self.fill, {"zero", "user_mean"}, "fill")
+        super().__post_init__()
         choice(self.activation, ACTIVATIONS, "activation")
         if not self.layers or min(self.layers) < 1 or self.kernel_dim < 1:
             raise ValueError("layers must list widths >= 1 and kernel_dim must be >= 1")
-        if self.l2 < 0 or self.kernel_l2 < 0:
-            raise ValueError("l2 and kernel_l2 must be >= 0")
+        if not self.kernel_l2 >= 0:
+            raise ValueError("kernel_l2 must be >= 0")
 
 
 class KernelLayer(nn.Module):
@@ -113,6 +113,10 @@ class KernelAE(Autoencoder):
         weights = self._weights(batch)
         last = self.kernel_layers[-1]
         return linear_out(self._hidden(batch, weights), weights[-1].t(), last.bias, targets)
+
+    def decode(self, code: Tensor, targets: Targets) -> Tensor:
+        last = self.kernel_layers[-1]
+        return linear_out(code, (last.weight * last.kernel()).t(), last.bias, targets)
 
     def l2_weights(self) -> list[Tensor]:
         return [layer.weight for layer in self.kernel_layers]

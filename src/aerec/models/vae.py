@@ -14,10 +14,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aerec.errors import AerecError
 from aerec.models.autorec import uniform_
 from aerec.models.base import (
     ACTIVATIONS,
@@ -26,6 +29,9 @@ from aerec.models.base import (
     Corrupt,
     DataSpec,
     Fill,
+    LossKind,
+    ModelConfig,
+    Objective,
     Orientation,
     RatingData,
     Targets,
@@ -33,10 +39,11 @@ from aerec.models.base import (
     linear_in,
     linear_out,
 )
+from aerec.models.sparse import SparseRows
 
 
 @dataclass(frozen=True)
-class VAEConfig:
+class VAEConfig(ModelConfig):
     """`layers`: encoder widths, the last one is the latent size; the decoder mirrors them.
 
     `positive_at`: with the multinomial likelihood, ratings >= this count as
@@ -57,9 +64,8 @@ class VAEConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
+        super().__post_init__()
         choice(self.likelihood, {"multinomial", "gaussian"}, "likelihood")
-        choice(self.orientation, {"user", "item"}, "orientation")
-        choice(self.fill, {"zero", "user_mean"}, "fill")
         choice(self.activation, ACTIVATIONS, "activation")
         if not self.layers or min(self.layers) < 1:
             raise ValueError("layers must list at least one width >= 1")
@@ -132,7 +138,10 @@ class VAE(Autoencoder):
         mu, logvar = self._stats(batch)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         self._kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-        x = z
+        return self.decode(z, targets)
+
+    def decode(self, code: Tensor, targets: Targets) -> Tensor:
+        x = code
         for layer in self.decoder:
             x = self.act(layer(x))
         if self.likelihood == "gaussian":
@@ -141,6 +150,34 @@ class VAE(Autoencoder):
         if targets.pattern is not None:
             return log_probs[targets.pattern.row_ids(), targets.pattern.indices]
         return log_probs if targets.columns is None else log_probs[:, targets.columns]
+
+    @property
+    def predicts_ratings(self) -> bool:
+        return self.likelihood == "gaussian"
+
+    def objective(self, batch: Batch, pred: Tensor, loss: LossKind) -> Objective:
+        """Multinomial: the negative log-likelihood of the interactions, per row."""
+        if self.likelihood == "gaussian":
+            return super().objective(batch, pred, loss)
+        return self._objective(-pred.sum(), batch.rows.numel())
+
+    def norm_total(self, train: sp.csr_matrix) -> float:
+        """Multinomial: rows with training entries (the objective is per row)."""
+        if self.likelihood == "gaussian":
+            return super().norm_total(train)
+        by_row = train if self.orientation == "user" else train.T.tocsr()
+        return float(np.count_nonzero(np.diff(by_row.indptr)))
+
+    def relevant(self, truth: SparseRows) -> SparseRows:
+        return truth.keep(truth.values >= self.config.positive_at)
+
+    def check_loss(self, loss: LossKind, key: str, train: sp.csr_matrix) -> None:
+        if loss == "bce" and self.likelihood == "multinomial":
+            raise AerecError(
+                f"train.loss: bce does not apply to model '{key}', which has a multinomial "
+                "likelihood; use loss mse"
+            )
+        super().check_loss(loss, key, train)
 
     def aux_loss(self) -> Tensor | None:
         return None if self._kl is None else self.beta() * self._kl

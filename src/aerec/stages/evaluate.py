@@ -6,12 +6,11 @@ each baseline), buckets.json (their RMSE by user-activity and item-popularity
 bucket), predictions.parquet (every test pair with original ids, the
 true and the predicted rating), embeddings.parquet (the model's codes),
 plots/*.png and index.html (the self-contained report of this model). The
-page comparing all models is `write_overview`, a stage of its own.
+page comparing all models is the compare stage's (aerec.stages.compare).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +21,20 @@ from aerec import metrics as m
 from aerec import schema as s
 from aerec.config import EvaluateConfig, Params
 from aerec.errors import AerecError
-from aerec.io import write_json, write_parquet, write_text
-from aerec.scoring import (
-    Processed,
-    Scorer,
-    entries,
-    load_baseline_scorers,
-    load_processed,
-    user_batches,
+from aerec.evaluation_report import (
+    BUCKET_GROUPS,
+    BUCKETS_FILE,
+    EMBEDDINGS_FILE,
+    METRICS_FILE,
+    PLOTS,
+    PLOTS_DIR,
+    PREDICTIONS_FILE,
+    REPORT_FILE,
+    relative_href,
 )
-
-METRICS_FILE = "metrics.json"
-BUCKETS_FILE = "buckets.json"
-# Bucket tables are many numbers that rarely decide anything: they go to
-# BUCKETS_FILE, so metrics.json stays a short table for `dvc metrics diff`.
-BUCKET_GROUPS = ("user_activity", "item_popularity")
-PREDICTIONS_FILE = "predictions.parquet"
-EMBEDDINGS_FILE = "embeddings.parquet"
-REPORT_FILE = "index.html"
-PLOTS_DIR = "plots"
-# Plot title -> file name inside PLOTS_DIR; the report shows them in this order.
-PLOTS = {
-    "training curves": "training_curves.png",
-    "RMSE by user activity": "rmse_user_activity.png",
-    "RMSE by item popularity": "rmse_item_popularity.png",
-    "predicted vs true ratings": "predictions.png",
-}
+from aerec.io import write_json, write_parquet, write_text
+from aerec.processed import Processed, id_arrays, load_processed
+from aerec.scoring import Scorer, entries, load_baseline_scorers, user_batches
 
 
 def evaluate_scorer(
@@ -135,6 +122,7 @@ def run(
     The model's key is its directory's name (models/<key>). `validation_report`
     is linked from the page by a path relative to `out_dir`.
     """
+    from aerec.runtime import configure
     from aerec.scoring import load_model_scorer
 
     cfg = params.evaluate
@@ -142,7 +130,8 @@ def run(
     processed = load_processed(data_dir)
     check_threshold(cfg, processed)
     baselines = load_baseline_scorers(processed)
-    scorer = load_model_scorer(model_dir, processed, baselines[cfg.fallback])
+    device = configure(params.runtime)
+    scorer = load_model_scorer(model_dir, processed, baselines[cfg.fallback], device)
     model_metrics, pred = evaluate_scorer(scorer, processed, cfg)
     results = {
         "model": model_metrics,
@@ -190,17 +179,6 @@ def embeddings_frame(processed: Processed, orientation: str, codes: np.ndarray) 
     id_col, ids = (s.USER_ID, user_ids) if orientation == "user" else (s.ITEM_ID, item_ids)
     columns = {f"code_{j}": codes[:, j].astype(np.float32) for j in range(codes.shape[1])}
     return pl.DataFrame({id_col: ids[: codes.shape[0]], **columns})
-
-
-def id_arrays(processed_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Original user and item ids as arrays indexed by the contiguous indices."""
-    from aerec.matrix import load_maps
-
-    user_map, item_map = load_maps(processed_dir)
-    return (
-        user_map.sort(s.USER_IDX).get_column(s.USER_ID).to_numpy(),
-        item_map.sort(s.ITEM_IDX).get_column(s.ITEM_ID).to_numpy(),
-    )
 
 
 def write_plots(
@@ -252,38 +230,6 @@ def write_model_page(
     return out_dir / REPORT_FILE
 
 
-def write_overview(
-    evaluation_dirs: list[Path], out: Path, params: Params, validation_report: Path | None
-) -> dict[str, Any]:
-    """The page comparing several evaluated models (each a run of this stage) with the baselines.
-
-    Reads each directory's metrics.json and plots; the baselines shown are the
-    first model's (all models of one pipeline share build's baselines).
-    """
-    import json
-
-    from aerec.evaluation_report import ModelEvaluation, render
-
-    evaluations = []
-    for directory in evaluation_dirs:
-        path = Path(directory) / METRICS_FILE
-        if not path.is_file():
-            raise AerecError(f"{path}: not found; run `aerec evaluate` for that model first")
-        headline = json.loads(path.read_text(encoding="utf-8"))
-        buckets_path = Path(directory) / BUCKETS_FILE
-        buckets = json.loads(buckets_path.read_text()) if buckets_path.is_file() else {}
-        results = merge_buckets(headline, buckets)
-        plot_paths = {
-            title: Path(directory) / PLOTS_DIR / name
-            for title, name in PLOTS.items()
-            if (Path(directory) / PLOTS_DIR / name).is_file()
-        }
-        evaluations.append(ModelEvaluation(Path(directory).name, results, plot_paths))
-    page = render(evaluations, params.dataset.name, relative_href(validation_report, out.parent))
-    write_text(page, out)
-    return {"models": [e.key for e in evaluations], "out": str(out)}
-
-
 def split_buckets(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """({model, baselines} without the bucket tables, {model, baselines} of only them)."""
 
@@ -298,21 +244,3 @@ def split_buckets(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
         }
 
     return part(False), part(True)
-
-
-def merge_buckets(headline: dict[str, Any], buckets: dict[str, Any]) -> dict[str, Any]:
-    """Undo `split_buckets` (a missing buckets file leaves the bucket tables out)."""
-    return {
-        "model": {**headline["model"], **buckets.get("model", {})},
-        "baselines": {
-            name: {**method, **buckets.get("baselines", {}).get(name, {})}
-            for name, method in headline.get("baselines", {}).items()
-        },
-    }
-
-
-def relative_href(target: Path | None, from_dir: Path) -> str | None:
-    """A link to `target` relative to the page's directory (forward slashes), or None."""
-    if target is None:
-        return None
-    return Path(os.path.relpath(Path(target).resolve(), Path(from_dir).resolve())).as_posix()

@@ -20,7 +20,8 @@ from aerec import schema as s
 from aerec.config import Params
 from aerec.io import write_parquet
 from aerec.metrics import top_k
-from aerec.scoring import Processed, Scorer, user_batches
+from aerec.processed import Processed, id_arrays
+from aerec.scoring import Scorer, user_batches
 
 # Columns of items.parquet tried in order for a readable item name.
 TITLE_COLUMNS = ("title", "movie_title", "product_name", "name")
@@ -42,10 +43,8 @@ class Recommender:
     @classmethod
     def build(cls, scorer: Scorer, processed: Processed, items_path: Path | None) -> Recommender:
         """Gather the known ratings (every split part), the id maps and the titles."""
-        from aerec.stages.evaluate import id_arrays
-
         user_ids, item_ids = id_arrays(processed.dir)
-        known = (processed.inputs + processed.test).tocsr()
+        known = processed.known
         counts = processed.item_counts()
         sums = np.bincount(
             processed.inputs.indices, weights=processed.inputs.data, minlength=counts.size
@@ -136,11 +135,14 @@ def load_recommender(
     data_dir: Path, model_dir: Path, params: Params, items_path: Path | None
 ) -> Recommender:
     """Load build's output and the model in `model_dir` (cold users go to the fallback)."""
-    from aerec.scoring import load_baseline_scorers, load_model_scorer, load_processed
+    from aerec.processed import load_processed
+    from aerec.runtime import configure
+    from aerec.scoring import load_baseline_scorers, load_model_scorer
 
     processed = load_processed(data_dir)
     fallback = load_baseline_scorers(processed)[params.evaluate.fallback]
-    scorer = load_model_scorer(Path(model_dir), processed, fallback)
+    device = configure(params.runtime)
+    scorer = load_model_scorer(Path(model_dir), processed, fallback, device)
     return Recommender.build(scorer, processed, items_path)
 
 

@@ -1,4 +1,4 @@
-"""The train stage: one registered model on build's matrices -> checkpoint.pt + history.csv."""
+"""The train stage: one registered model on build's matrices -> checkpoint, history, model.pt."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from aerec.config import Params
+from aerec.errors import AerecError
 
 
 def run(
@@ -21,20 +22,30 @@ def run(
 
     Only this model's block is read (and checked against its config
     dataclass): dvc.yaml declares exactly `models.<key>` for this stage.
+    The data is build's folder through the one reader (aerec.processed), so
+    validation sees the fold-in rows of a user-holdout split.
     """
     from aerec.models import model_config
-    from aerec.train import fit, load_training_data
+    from aerec.processed import load_processed
+    from aerec.training.loop import fit
 
     key = model or params.train.model
-    model_config(key, params.models.get(key, {}))
-    data = load_training_data(Path(data_dir))
     block = params.models.get(key, {})
+    model_config(key, block)
+    data = load_processed(Path(data_dir)).training()
+    if data.val.nnz == 0:
+        raise AerecError(
+            f"{Path(data_dir) / 'val.npz'}: the validation split is empty, so no epoch can be "
+            "chosen; set build.split.val_fraction above 0 (or a split method that leaves "
+            "validation ratings) and run build again"
+        )
     return fit(
         key,
         block,
         params.train,
         data,
         Path(out_dir),
+        runtime=params.runtime,
         restart=restart,
         restart_if_changed=restart_if_changed,
         log=log,

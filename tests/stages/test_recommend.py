@@ -10,7 +10,7 @@ import pytest
 from tests.evaluation_fixture import FixedScorer, write_items, write_processed
 
 from aerec import scoring
-from aerec.scoring import load_processed
+from aerec.processed import load_processed
 from aerec.stages.recommend import Recommender, run_all
 
 # Known items (train, val or test): u0 and u1 {i0..i3}, u2 {i0}; i4 and i5 nobody rated.

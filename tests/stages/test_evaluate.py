@@ -1,4 +1,4 @@
-"""The evaluate stage and the recommend command on a tiny model trained through aerec.train."""
+"""The evaluate and compare stages and the recommend command on a tiny model trained by fit."""
 
 from __future__ import annotations
 
@@ -14,12 +14,21 @@ from tests.browser import distinct_colours, external_urls, screenshot
 from tests.evaluation_fixture import write_items, write_processed
 
 from aerec.cli import main
-from aerec.config import Params, TrainConfig
+from aerec.config import Params, RuntimeConfig, TrainConfig
 from aerec.errors import AerecError
+from aerec.inference import Predictor
 from aerec.models import REGISTRY
-from aerec.scoring import ModelScorer, load_baseline_scorers, load_model_scorer, load_processed
-from aerec.stages import evaluate
-from aerec.train import fit, load_training_data, predict_pairs
+from aerec.processed import load_processed
+from aerec.scoring import ModelScorer, load_baseline_scorers, load_model_scorer
+from aerec.stages import compare, evaluate
+from aerec.training.loop import fit
+
+CPU = RuntimeConfig(device="cpu", threads=1)
+
+
+def load_training_data(directory: Path):
+    return load_processed(directory).training()
+
 
 PARAMS = Params.model_validate({"dataset": {"name": "fixture"}})
 
@@ -29,9 +38,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(processed dir, model dir) with an I-AutoRec of 4 hidden units trained for 2 epochs."""
     root = tmp_path_factory.mktemp("stage")
     processed = write_processed(root / "processed")
-    cfg = TrainConfig(epochs=2, batch_size=2, device="cpu", amp="off", threads=1)
+    cfg = TrainConfig(epochs=2, batch_size=2, amp="off")
     model_dir = root / "models" / "autorec"
-    fit("autorec", {"hidden": 4}, cfg, load_training_data(processed), model_dir, log=False)
+    data = load_training_data(processed)
+    fit("autorec", {"hidden": 4}, cfg, data, model_dir, log=False, runtime=CPU)
     return processed, model_dir
 
 
@@ -61,8 +71,8 @@ def test_cold_means_no_input_or_an_output_unit_that_never_trained(
 
     train = sp.csr_matrix(np.array([[5, 3, 0, 0], [4, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32))
     val = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 0, 0, 2], [0, 1, 0, 0]], dtype=np.float32))
-    model = SimpleNamespace(orientation=orientation)
-    scorer = ModelScorer(model, (train + val).tocsr(), train, None, None, fallback=None)
+    predictor = SimpleNamespace(model=SimpleNamespace(orientation=orientation), inputs=train + val)
+    scorer = ModelScorer(predictor, train, fallback=None)  # type: ignore[arg-type]
     assert scorer.cold_users.tolist() == cold_users
     assert scorer.cold_items.tolist() == cold_items
 
@@ -79,7 +89,7 @@ def test_model_scorer_hands_cold_users_and_items_to_the_fallback(
     # (0,3) and (1,3): item 3 is cold; (2,0): user 2 is cold; (1,1) is the model's.
     cold = [0, 2, 3]
     assert got[cold].tolist() == biases.pairs(users[cold], items[cold]).tolist()
-    assert got[1] == predict_pairs(scorer.model, processed.inputs, users[1:2], items[1:2])[0]
+    assert got[1] == Predictor(scorer.model, processed.inputs).pairs(users[1:2], items[1:2])[0]
     block = scorer.rows(np.array([1, 2]))
     assert block[1].tolist() == biases.rows(np.array([2]))[0].tolist()
     assert block[0, 3] == biases.pairs(np.array([1]), np.array([3]))[0]
@@ -155,7 +165,7 @@ def test_overview_page_compares_the_evaluated_models(
     out = evaluated[0]
     index = out.parent / "index.html"
     validation = out.parents[1] / "validation" / "fixture" / "index.html"
-    summary = evaluate.write_overview([out], index, PARAMS, validation)
+    summary = compare.write_overview([out], index, PARAMS, validation)
     assert summary == {"models": ["autorec"], "out": str(index)}
     page = index.read_text(encoding="utf-8")
     assert 'href="../validation/fixture/index.html"' in page
@@ -177,7 +187,7 @@ def test_a_model_trained_on_other_matrices_is_refused(
 ) -> None:
     other = load_processed(write_processed(tmp_path / "other", extra_items=2))
     fallback = load_baseline_scorers(other)["biases"]
-    with pytest.raises(AerecError, match=r"trained on a 3 x 4 matrix, but .* holds 3 x 6"):
+    with pytest.raises(AerecError, match=r"trained on another build \(3 x 4, train 4 ratings"):
         load_model_scorer(trained[1], other, fallback)
 
 
@@ -214,8 +224,8 @@ def test_recommend_command_for_known_and_unknown_users(
 @pytest.mark.parametrize("key", sorted(REGISTRY))
 def test_every_registered_model_is_scored_and_encoded(key: str, tmp_path: Path) -> None:
     processed_dir = write_processed(tmp_path / "processed")
-    cfg = TrainConfig(epochs=1, batch_size=2, device="cpu", amp="off", threads=1)
-    fit(key, {}, cfg, load_training_data(processed_dir), tmp_path / key, log=False)
+    cfg = TrainConfig(epochs=1, batch_size=2, amp="off")
+    fit(key, {}, cfg, load_training_data(processed_dir), tmp_path / key, log=False, runtime=CPU)
     processed = load_processed(processed_dir)
     scorer = load_model_scorer(
         tmp_path / key, processed, load_baseline_scorers(processed)["biases"]

@@ -1,4 +1,4 @@
-"""The training loop: resume equals an uninterrupted run, determinism, checkpoints, noise."""
+"""The training loop: resume equals an uninterrupted run, determinism, divergence, refit, noise."""
 
 from __future__ import annotations
 
@@ -18,28 +18,47 @@ import torch
 from tests.train_fixture import TINY_BLOCKS, write_tiny
 from torch import Tensor
 
-from aerec import train as train_module
-from aerec.config import TrainConfig
+from aerec.config import RuntimeConfig, TrainConfig
 from aerec.errors import AerecError
+from aerec.inference import Predictor
 from aerec.models import build_model
-from aerec.models.base import Batch, DataSpec, RatingData, SparseRows
-from aerec.train import (
-    TrainingData,
-    corrupter,
-    fit,
-    load_checkpoint,
-    load_training_data,
-    predict,
-    read_checkpoint,
-)
+from aerec.models.base import Batch, DataSpec, RatingData, Targets
+from aerec.models.sparse import SparseRows
+from aerec.processed import TrainingData, load_processed
+from aerec.training import checkpoint as ck
+from aerec.training import loop
+from aerec.training.checkpoint import load_model, read_checkpoint
+from aerec.training.loop import fit
+from aerec.training.optim import corrupter
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = ("seconds", "ratings_per_s")
 
 
 def _cfg(**overrides: Any) -> TrainConfig:
-    base = {"epochs": 6, "batch_size": 8, "lr": 1e-2, "patience": 0, "device": "cpu"}
+    base = {"epochs": 6, "batch_size": 8, "lr": 1e-2, "patience": 0}
     return TrainConfig(**{**base, **overrides})
+
+
+def load_training_data(directory: Path) -> TrainingData:
+    return load_processed(directory).training()
+
+
+def _spec(data: TrainingData) -> DataSpec:
+    n_users, n_items = data.train.shape
+    return DataSpec(n_users, n_items, data.user_side.shape[1], data.item_side.shape[1], 1.0, 5.0)
+
+
+class _StopAfter:
+    """An on_epoch callback that interrupts training after `n` epochs (as Ctrl-C would)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, 0
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
 
 
 def _without_timing(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -52,7 +71,7 @@ def _assert_same_run(a: Path, b: Path) -> None:
     assert _without_timing(ca["history"]) == _without_timing(cb["history"])
     for name in ("epoch", "best_epoch", "best_score", "bad_epochs", "done"):
         assert ca[name] == cb[name], name
-    for state in ("model_state",):
+    for state in ("best_state",):
         assert ca[state].keys() == cb[state].keys()
         for key in ca[state]:
             assert torch.equal(ca[state][key], cb[state][key]), key
@@ -88,40 +107,33 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ],
 )
 def test_interrupted_then_resumed_equals_uninterrupted(
-    key: str, overrides: dict[str, Any], data_dir: Path, tmp_path: Path, monkeypatch
+    key: str, overrides: dict[str, Any], data_dir: Path, tmp_path: Path
 ) -> None:
     data = load_training_data(data_dir)
     cfg = _cfg(model=key, **overrides)
     block = TINY_BLOCKS[key]
     fit(key, block, cfg, data, tmp_path / "straight", log=False)
-
-    real_write = train_module._write_history
-    calls = {"n": 0}
-
-    def interrupt_after_three(path: Path, history: list) -> None:
-        real_write(path, history)
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "_write_history", interrupt_after_three)
     with pytest.raises(KeyboardInterrupt):
-        fit(key, block, cfg, data, tmp_path / "resumed", log=False)
-    monkeypatch.setattr(train_module, "_write_history", real_write)
+        fit(key, block, cfg, data, tmp_path / "resumed", log=False, on_epoch=_StopAfter(3))
+    assert not (tmp_path / "resumed" / "model.pt").exists()  # nothing served mid-training
     assert read_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["epoch"] == 3
     summary = fit(key, block, cfg, data, tmp_path / "resumed", log=False)
     assert summary["resumed_from_epoch"] == 3
     _assert_same_run(tmp_path / "straight", tmp_path / "resumed")
     if key == "vae":
-        model, _ = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+        model, _ = load_model(tmp_path / "resumed" / "model.pt")
         assert int(model.anneal_step) > 0
+
+
+CUDA = RuntimeConfig(device="cuda")
 
 
 def _params_file(path: Path, epochs: int) -> Path:
     path.write_text(
         "train:\n"
         f"  model: autorec\n  epochs: {epochs}\n  batch_size: 16\n  lr: 0.003\n"
-        "  patience: 0\n  device: cpu\n  threads: 1\n"
+        "  patience: 0\n"
+        "runtime:\n  device: cpu\n  threads: 1\n"
         "models:\n  autorec:\n    hidden: 48\n"
     )
     return path
@@ -208,7 +220,7 @@ def test_history_csv_has_one_row_per_epoch(data_dir: Path, tmp_path: Path) -> No
     fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=3), load_training_data(data_dir), tmp_path)
     with (tmp_path / "history.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == list(train_module.HISTORY_COLUMNS)
+    assert list(rows[0]) == list(ck.HISTORY_COLUMNS)
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert all(float(r["val_rmse"]) > 0 and r["val_recall20"] == "" for r in rows)
 
@@ -243,13 +255,15 @@ def test_checkpoint_of_another_config_is_an_error_unless_restart(
 def test_corrupt_or_foreign_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.pt"
     path.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(AerecError, match=r"not a readable checkpoint .* --restart"):
-        load_checkpoint(path)
+    with pytest.raises(AerecError, match=r"not a readable aerec-checkpoint file .* --restart"):
+        read_checkpoint(path)
     torch.save({"state_dict": {}}, path)
-    with pytest.raises(AerecError, match="not an aerec checkpoint"):
-        load_checkpoint(path)
+    with pytest.raises(AerecError, match="not an aerec-checkpoint file"):
+        read_checkpoint(path)
     with pytest.raises(AerecError, match="no checkpoint"):
-        load_checkpoint(tmp_path / "absent.pt")
+        read_checkpoint(tmp_path / "absent.pt")
+    with pytest.raises(AerecError, match="no model; train a model first"):
+        load_model(tmp_path / "absent.pt")
 
 
 def test_cli_reports_bad_input_in_one_line(data_dir: Path, tmp_path: Path) -> None:
@@ -283,7 +297,7 @@ def test_bad_build_outputs_are_one_line_errors(tmp_path: Path) -> None:
             load_training_data(data)
     write_tiny(data)
     sp.save_npz(data / "item_side.npz", sp.csr_matrix(np.ones((3, 2), np.float32)))
-    with pytest.raises(AerecError, match=r"item_side.npz: 3 rows, expected 20; rebuild it"):
+    with pytest.raises(AerecError, match=r"item_side.npz: shape 3 x 2, expected 20 x 2 like"):
         load_training_data(data)
     write_tiny(data)
     (data / "item_side.npz").unlink()  # absent side info is side info with 0 columns
@@ -313,25 +327,19 @@ def test_gaussian_noise_changes_observed_values_and_keeps_the_pattern() -> None:
     assert corrupter("none", 0.5) is None and corrupter("masking", 0.0) is None
 
 
-def test_dense_refeeding_feeds_the_dense_output_back_as_input(
-    data_dir: Path, tmp_path: Path
-) -> None:
+def test_dense_refeeding_feeds_the_dense_output_back_as_input(data_dir: Path) -> None:
     data = load_training_data(data_dir)
     block = {**TINY_BLOCKS["deep_ae"], "refeed_steps": 2, "refeed_start_epoch": 1}
-    model = build_model("deep_ae", block, data.spec())
-    calls: list[tuple[Any, torch.Tensor]] = []
-    model.register_forward_hook(lambda m, args, out: calls.append((args[0].inputs, out.detach())))
     cfg = _cfg(model="deep_ae", batch_size=64)
-    opt = train_module._optimizer(model, cfg, float(data.train.nnz))
-    stepper = train_module._Stepper(model, opt, "off", torch.device("cpu"))
-    rating = RatingData(data.train)
-    rows = np.arange(data.train.shape[0])
-    progress = train_module._Progress(False, 2)
+    run = loop._setup("deep_ae", block, cfg, data, _spec(data), torch.device("cpu"))
+    calls: list[tuple[Any, torch.Tensor]] = []
+    run.model.register_forward_hook(lambda m, a, out: calls.append((a[0].inputs, out.detach())))
+    progress = loop.Progress(False, 2)
 
-    train_module._train_epoch(model, rating, rows, cfg, 0, stepper, 64, progress)
+    loop._train_epoch(run, cfg, 0, 64, progress)
     assert len(calls) == 1 and isinstance(calls[0][0], SparseRows)  # before the start epoch
     calls.clear()
-    train_module._train_epoch(model, rating, rows, cfg, 1, stepper, 64, progress)
+    loop._train_epoch(run, cfg, 1, 64, progress)
     assert len(calls) == 3
     (first_in, first_out), (second_in, second_out), (third_in, _) = calls
     assert isinstance(first_in, SparseRows) and first_out.shape == (30, 20)
@@ -341,12 +349,12 @@ def test_dense_refeeding_feeds_the_dense_output_back_as_input(
 def test_predict_is_user_by_item_for_item_based_models(data_dir: Path, tmp_path: Path) -> None:
     data = load_training_data(data_dir)
     fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=2), data, tmp_path, log=False)
-    model, info = load_checkpoint(tmp_path / "checkpoint.pt")
+    model, info = load_model(tmp_path / "model.pt")
     assert model.orientation == "item" and info["model_key"] == "autorec"
-    full = predict(model, data.train, np.arange(30))
+    full = Predictor(model, data.train).rows(np.arange(30))
     assert full.shape == (30, 20)
     # Fewer output columns change the matmul's blocking: equal to float rounding.
-    subset = predict(model, data.train, np.array([4, 2]))
+    subset = Predictor(model, data.train).rows(np.array([4, 2]))
     np.testing.assert_allclose(subset, full[[4, 2]], rtol=1e-6)
 
 
@@ -358,28 +366,25 @@ def test_cuda_training_matches_the_cpu_kernels_and_learns(
 ) -> None:
     data = load_training_data(data_dir)
     for key in ("autorec", "deep_ae", "vae", "combined"):
-        cfg = _cfg(model=key, device="cuda", amp=amp, epochs=8)
-        fit(key, TINY_BLOCKS[key], cfg, data, tmp_path / key, log=False)
-        _, info = load_checkpoint(tmp_path / key / "checkpoint.pt", device="cuda")
-        losses = [row["train_loss"] for row in info["history"]]
+        cfg = _cfg(model=key, amp=amp, epochs=8)
+        fit(key, TINY_BLOCKS[key], cfg, data, tmp_path / key, log=False, runtime=CUDA)
+        load_model(tmp_path / key / "model.pt", device="cuda")
+        history = read_checkpoint(tmp_path / key / "checkpoint.pt")["history"]
+        losses = [row["train_loss"] for row in history]
         assert max(losses[-2:]) < losses[0], key
     torch.manual_seed(0)
-    cpu_model = build_model("autorec", TINY_BLOCKS["autorec"], data.spec()).eval()
-    gpu_model = build_model("autorec", TINY_BLOCKS["autorec"], data.spec()).eval()
+    cpu_model = build_model("autorec", TINY_BLOCKS["autorec"], _spec(data)).eval()
+    gpu_model = build_model("autorec", TINY_BLOCKS["autorec"], _spec(data)).eval()
     gpu_model.load_state_dict(cpu_model.state_dict())
     gpu_model.cuda()
     users, items = np.array([0, 3, 9, 9]), np.array([1, 1, 4, 7])
-    from aerec.train import predict_pairs
-
+    gpu, cpu = Predictor(gpu_model, data.train), Predictor(cpu_model, data.train)
     np.testing.assert_allclose(
-        predict_pairs(gpu_model, data.train, users, items),
-        predict_pairs(cpu_model, data.train, users, items),
-        rtol=1e-4,
-        atol=1e-4,
+        gpu.pairs(users, items), cpu.pairs(users, items), rtol=1e-4, atol=1e-4
     )
     np.testing.assert_allclose(
-        predict(gpu_model, data.train, np.arange(5)),
-        predict(cpu_model, data.train, np.arange(5)),
+        gpu.rows(np.arange(5)),
+        cpu.rows(np.arange(5)),
         rtol=1e-4,
         atol=1e-4,
     )
@@ -397,7 +402,7 @@ def _thumbs(data: Any) -> Any:
         out.data = np.where(out.data >= 4, 1.0, 0.1).astype(np.float32)
         return out
 
-    return train_module.TrainingData.without_sides(thumbs(data.train), thumbs(data.val), 0.1, 1.0)
+    return TrainingData.of(thumbs(data.train), thumbs(data.val), 0.1, 1.0)
 
 
 def test_masked_bce_is_the_cross_entropy_of_the_observed_entries_only() -> None:
@@ -405,11 +410,12 @@ def test_masked_bce_is_the_cross_entropy_of_the_observed_entries_only() -> None:
     batch = Batch(torch.arange(2), observed, None, observed, None)  # type: ignore[arg-type]
     model = build_model("autorec", {"hidden": 2, "output_activation": "sigmoid"}, DataSpec(2, 3))
     pred = torch.tensor([0.8, 0.3, 0.6])  # at (0,0), (0,2), (1,1): the observed entries
-    loss, data_term = train_module._loss(model, batch, pred, "bce")
+    objective = model.objective(batch, pred, "bce")
     expected = -(np.log(0.8) + 0.1 * np.log(0.3) + 0.9 * np.log(0.7) + np.log(0.6)) / 3
-    assert float(loss) == pytest.approx(expected, rel=1e-6)
-    assert float(data_term) == pytest.approx(expected, rel=1e-6)
-    mse, _ = train_module._loss(model, batch, pred, "mse")
+    assert float(objective.loss) == pytest.approx(expected, rel=1e-6)
+    assert float(objective.data_term) == pytest.approx(expected, rel=1e-6)
+    assert objective.weight == 3
+    mse = model.objective(batch, pred, "mse").loss
     assert float(mse) == pytest.approx((0.2**2 + 0.2**2 + 0.4**2) / 3, rel=1e-6)
 
 
@@ -422,8 +428,8 @@ def test_bce_training_learns_thumbs_data(tmp_path: Path) -> None:
     # Better than predicting the training mean everywhere (RMSE 0.431 on this fixture).
     mean_rmse = float(np.sqrt(((data.val.data - data.train.data.mean()) ** 2).mean()))
     assert history[-1]["val_rmse"] < 0.85 * mean_rmse
-    model, _ = load_checkpoint(tmp_path / "checkpoint.pt")
-    scores = predict(model, data.train, np.arange(data.train.shape[0]))
+    model, _ = load_model(tmp_path / "model.pt")
+    scores = Predictor(model, data.train).rows(np.arange(data.train.shape[0]))
     assert scores.min() >= 0.1 and scores.max() <= 1.0  # clipped to the thumbs scale
 
 
@@ -449,7 +455,7 @@ def test_bce_on_positives_only_is_refused(data_dir: Path, tmp_path: Path) -> Non
     data = load_training_data(data_dir)
     train, val = data.train.copy(), data.val.copy()
     train.data[:], val.data[:] = 1.0, 1.0  # the binarize transform keeps positives only
-    ones = train_module.TrainingData.without_sides(train, val, 0.0, 1.0)
+    ones = TrainingData.of(train, val, 0.0, 1.0)
     block = {"hidden": 4, "output_activation": "sigmoid"}
     with pytest.raises(AerecError, match="needs negatives among them, but every training value"):
         fit("autorec", block, _cfg(loss="bce"), ones, tmp_path, log=False)
@@ -463,7 +469,7 @@ def test_lbfgs_reaches_a_stationary_point_of_the_stated_objective(
     block = {"hidden": 6, "l2": 2.0}
     cfg = _cfg(optimizer="lbfgs", lr=1.0, lbfgs_iters=50, epochs=8)
     fit("autorec", block, cfg, data, tmp_path, log=False)
-    model, _ = load_checkpoint(tmp_path / "checkpoint.pt")  # the best epoch's weights
+    model, _ = load_model(tmp_path / "model.pt")  # the best epoch's weights
     model.load_state_dict(read_checkpoint(tmp_path / "checkpoint.pt")["resume"]["model"])
     rating = RatingData(data.train, torch.device("cpu"), None, None)
     rows = torch.arange(model.n_rows)
@@ -471,7 +477,7 @@ def test_lbfgs_reaches_a_stationary_point_of_the_stated_objective(
     def grad_norm(m: torch.nn.Module, lam: float = 2.0) -> float:
         m.zero_grad()
         batch = m.make_batch(rating, rows)
-        pred = m(batch, train_module.Targets(pattern=batch.observed))
+        pred = m(batch, Targets(pattern=batch.observed))
         n = data.train.nnz
         loss = (pred - batch.observed.values).pow(2).sum() / n
         loss = loss + lam / (2 * n) * sum(w.pow(2).sum() for w in m.l2_weights())
@@ -496,7 +502,13 @@ def test_lbfgs_refuses_dense_refeeding(data_dir: Path, tmp_path: Path) -> None:
 def _merged(data: TrainingData) -> TrainingData:
     """Train + validation as training data, no validation ratings."""
     empty = sp.csr_matrix(data.val.shape, dtype=np.float32)
-    return TrainingData(data.train + data.val, empty, data.user_side, data.item_side, 1.0, 5.0)
+    merged = sp.csr_matrix(data.train + data.val)
+    return TrainingData(merged, empty, merged, data.user_side, data.item_side, 1.0, 5.0)
+
+
+def _served(model_dir: Path) -> dict[str, Any]:
+    """model.pt as saved: identity, info and weights."""
+    return torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
 
 
 def test_refit_trains_on_train_and_validation_for_the_epochs_validation_chose(
@@ -507,9 +519,11 @@ def test_refit_trains_on_train_and_validation_for_the_epochs_validation_chose(
     cfg = _cfg(epochs=60, lr=0.05, patience=3, refit=True)
     summary = fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "run", log=False)
     ckpt = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    served = _served(tmp_path / "run")
     best = ckpt["best_epoch"]
     assert 1 <= best < 57 and summary["refit_epochs"] == best
-    assert ckpt["refit"] == {"epochs": best, "train_nnz": data.train.nnz + data.val.nnz}
+    assert served["refit"] == {"epochs": best, "train_nnz": data.train.nnz + data.val.nnz}
+    assert served["selected_epoch"] == best and served["data"] == data.fingerprint()
     assert len(ckpt["history"]) == best + 3  # the selection run's history is kept
     assert not (tmp_path / "run" / "refit").exists()
     # The model is what a plain run on train + validation for `best` epochs ends with.
@@ -518,56 +532,173 @@ def test_refit_trains_on_train_and_validation_for_the_epochs_validation_chose(
     ref = read_checkpoint(tmp_path / "ref" / "checkpoint.pt")
     assert ref["epoch"] == best and ref["best_epoch"] == best  # no validation: the last epoch
     for key, value in ref["resume"]["model"].items():
-        assert torch.equal(ckpt["model_state"][key], value), key
-    assert not torch.equal(ckpt["model_state"]["enc_weight"], ckpt["resume"]["model"]["enc_weight"])
+        assert torch.equal(served["weights"][key], value), key
+    # The checkpoint keeps the selection run's own best weights: one meaning per file.
+    assert not torch.equal(served["weights"]["enc_weight"], ckpt["best_state"]["enc_weight"])
     again = fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "run", log=False)
     assert again["refit_epochs"] == best and again["trained_epochs"] == 0
 
 
 def test_an_interrupted_refit_resumes_to_the_uninterrupted_model(
-    data_dir: Path, tmp_path: Path, monkeypatch
+    data_dir: Path, tmp_path: Path
 ) -> None:
     data = load_training_data(data_dir)
     cfg = _cfg(epochs=5, refit=True)
     fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "straight", log=False)
-
-    real_write = train_module._write_history
-    calls = {"n": 0}
-
-    def interrupt_in_the_refit(path: Path, history: list) -> None:
-        real_write(path, history)
-        calls["n"] += 1
-        if calls["n"] == 5 + 2:  # five epochs of selection, then two of the refit
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "_write_history", interrupt_in_the_refit)
+    stop = _StopAfter(5 + 2)  # five epochs of selection, then two of the refit
     with pytest.raises(KeyboardInterrupt):
-        fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "resumed", log=False)
-    monkeypatch.setattr(train_module, "_write_history", real_write)
+        fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "resumed", log=False,
+            on_epoch=stop)  # fmt: skip
     assert read_checkpoint(tmp_path / "resumed" / "refit" / "checkpoint.pt")["epoch"] == 2
-    assert "refit" not in read_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert not (tmp_path / "resumed" / "model.pt").exists()
     fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path / "resumed", log=False)
-    a, b = (read_checkpoint(tmp_path / n / "checkpoint.pt") for n in ("straight", "resumed"))
-    expected = {"epochs": a["best_epoch"], "train_nnz": data.train.nnz + data.val.nnz}
+    a, b = (_served(tmp_path / n) for n in ("straight", "resumed"))
+    best = read_checkpoint(tmp_path / "straight" / "checkpoint.pt")["best_epoch"]
+    expected = {"epochs": best, "train_nnz": data.train.nnz + data.val.nnz}
     assert a["refit"] == b["refit"] == expected
-    for key, value in a["model_state"].items():
-        assert torch.equal(value, b["model_state"][key]), key
+    for key, value in a["weights"].items():
+        assert torch.equal(value, b["weights"][key]), key
 
 
-def test_cli_train_with_refit_says_so_and_leaves_only_the_model(
+def test_cli_train_with_refit_says_so_and_leaves_checkpoint_history_and_model(
     data_dir: Path, tmp_path: Path
 ) -> None:
     params = tmp_path / "params.yaml"
     params.write_text(
         "train:\n  model: autorec\n  epochs: 4\n  batch_size: 8\n  lr: 0.01\n  patience: 0\n"
-        "  device: cpu\n  threads: 1\n  refit: true\nmodels:\n  autorec:\n    hidden: 12\n"
+        "  refit: true\nruntime:\n  device: cpu\n  threads: 1\n"
+        "models:\n  autorec:\n    hidden: 12\n"
     )
     cmd = [sys.executable, "-m", "aerec.cli", "train", "--data", str(data_dir)]
     cmd += ["--out", str(tmp_path / "m"), "--params", str(params)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    ckpt = read_checkpoint(tmp_path / "m" / "checkpoint.pt")
-    epochs = ckpt["refit"]["epochs"]
-    assert epochs == ckpt["best_epoch"]
+    epochs = _served(tmp_path / "m")["refit"]["epochs"]
+    assert epochs == read_checkpoint(tmp_path / "m" / "checkpoint.pt")["best_epoch"]
     assert f"refit on train + validation for {epochs} epochs" in " ".join(result.stdout.split())
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["checkpoint.pt", "history.csv"]
+    names = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert names == ["checkpoint.pt", "history.csv", "model.pt"]
+
+
+def _holdout_dir(directory: Path) -> Path:
+    """The tiny fixture as a user-holdout build: users 24-29 are validation users.
+
+    Their ratings are split into fold-in (input only) and held-out (to predict)
+    parts, as build's user_holdout split writes them.
+    """
+    write_tiny(directory)
+    full = (sp.load_npz(directory / "train.npz") + sp.load_npz(directory / "val.npz")).tocsr()
+    val_users = np.zeros(full.shape[0], bool)
+    val_users[24:] = True
+    coo = full.tocoo()
+    heldout = (coo.col % 3 == 0) & val_users[coo.row]
+    foldin = ~heldout & val_users[coo.row]
+    train = ~val_users[coo.row]
+    for name, mask in (("train", train), ("val", heldout), ("val_foldin", foldin)):
+        part = sp.csr_matrix((coo.data[mask], (coo.row[mask], coo.col[mask])), shape=full.shape)
+        sp.save_npz(directory / f"{name}.npz", part)
+    return directory
+
+
+def test_user_holdout_validation_reads_the_validation_users_fold_in_ratings(
+    tmp_path: Path,
+) -> None:
+    data = load_training_data(_holdout_dir(tmp_path / "d"))
+    assert data.train[24:].nnz == 0 and data.val_inputs[24:].nnz > 0
+    block = {"hidden": 12, "orientation": "user", "l2": 0.0}
+    fit("autorec", block, _cfg(epochs=12, lr=0.05), data, tmp_path / "m", log=False)
+    model, info = load_model(tmp_path / "m" / "model.pt")
+    history = read_checkpoint(tmp_path / "m" / "checkpoint.pt")["history"]
+    logged = history[info["selected_epoch"] - 1]["val_rmse"]
+    val = data.val.tocoo()
+
+    def rmse(inputs: sp.csr_matrix) -> float:
+        pred = Predictor(model, inputs).pairs(val.row, val.col).astype(np.float64)
+        return float(np.sqrt(np.mean((pred - val.data) ** 2)))
+
+    # Scored reading train + fold-in, not the validation users' empty training rows.
+    assert logged == pytest.approx(rmse(data.val_inputs), rel=1e-6)
+    assert abs(rmse(data.train) - logged) > 0.05
+
+
+def test_changing_the_threads_resumes_instead_of_restarting(data_dir: Path, tmp_path: Path) -> None:
+    data = load_training_data(data_dir)
+    one = RuntimeConfig(device="cpu", threads=1)
+    fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=3), data, tmp_path, log=False, runtime=one)
+    again = fit(
+        "autorec",
+        TINY_BLOCKS["autorec"],
+        _cfg(epochs=3),
+        data,
+        tmp_path,
+        log=False,
+        runtime=RuntimeConfig(device="cpu", threads=2, torch_threads=2),
+        restart_if_changed=True,
+    )
+    assert again["resumed_from_epoch"] == 3 and again["trained_epochs"] == 0
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    data = load_training_data(data_dir)
+    cfg = _cfg(optimizer="sgd", lr=50.0, epochs=10)  # explodes to inf within a few epochs
+    with pytest.raises(AerecError) as err:
+        fit("autorec", TINY_BLOCKS["autorec"], cfg, data, tmp_path, log=False)
+    ckpt = read_checkpoint(tmp_path / "checkpoint.pt")
+    good = ckpt["epoch"]
+    assert 1 <= good < 10 and ckpt["done"] is False
+    assert str(err.value) == (
+        f"epoch {good + 1}: the training loss is inf (training diverged); no model was saved "
+        f"and the checkpoint keeps epoch {good}; lower train.lr (now 50) and train again "
+        "with --restart"
+    )
+    assert all(np.isfinite(row["train_loss"]) for row in ckpt["history"])
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_a_diverging_refit_is_refused_and_leaves_no_model(data_dir: Path, tmp_path: Path) -> None:
+    data = load_training_data(data_dir)
+    val = data.val.copy()
+    val.data[0] = 1e19  # finite, but train + validation explodes under SGD
+    wild = TrainingData.of(data.train, val, 1.0, 5.0)
+    cfg = _cfg(optimizer="sgd", lr=0.01, epochs=3, refit=True)
+    with pytest.raises(AerecError, match=r"^refit epoch 2: the training loss is inf"):
+        loop.refit("autorec", TINY_BLOCKS["autorec"], cfg, wild, tmp_path, 3)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_a_refit_replaces_the_model_of_the_run_without_one(data_dir: Path, tmp_path: Path) -> None:
+    """Turning refit on resumes the finished selection run; the old model.pt never survives."""
+    data = load_training_data(data_dir)
+    fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=4), data, tmp_path, log=False)
+    assert _served(tmp_path)["refit"] is None
+    with pytest.raises(KeyboardInterrupt):  # in the refit's first epoch
+        fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=4, refit=True), data, tmp_path,
+            log=False, on_epoch=_StopAfter(1))  # fmt: skip
+    assert not (tmp_path / "model.pt").exists()
+    summary = fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=4, refit=True), data, tmp_path)
+    assert summary["trained_epochs"] == 0 and _served(tmp_path)["refit"]["epochs"] == 4
+
+
+def test_a_damaged_model_file_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    """A flipped bit inside the weights fails their SHA-256; bad shapes are one line too."""
+    import zipfile
+
+    fit("autorec", TINY_BLOCKS["autorec"], _cfg(epochs=1), load_training_data(data_dir), tmp_path)
+    path = tmp_path / "model.pt"
+    with zipfile.ZipFile(path) as archive:
+        entries = {info: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(tmp_path / "flipped.pt", "w") as out:
+        for info, payload in entries.items():
+            if "/data/" in info.filename and len(payload) > 64:
+                payload = payload[:40] + bytes([payload[40] ^ 0x10]) + payload[41:]
+            out.writestr(info, payload)
+    with pytest.raises(AerecError, match=r"flipped.pt: the weights do not match their SHA-256"):
+        load_model(tmp_path / "flipped.pt")
+    saved = _served(tmp_path)
+    saved["weights"]["enc_weight"] = saved["weights"]["enc_weight"][:3]
+    saved["weights_sha256"] = ck.weights_hash(saved["weights"])
+    torch.save(saved, tmp_path / "cut.pt")
+    with pytest.raises(AerecError, match=r"cut.pt: weights do not fit model 'autorec' \(size"):
+        load_model(tmp_path / "cut.pt")

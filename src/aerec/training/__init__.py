@@ -1,0 +1,1 @@
+"""Training: the loop (`loop.fit`), the checkpoint format (`checkpoint`), the optimiser pieces."""
