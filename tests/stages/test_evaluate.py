@@ -236,3 +236,61 @@ def test_every_registered_model_is_scored_and_encoded(key: str, tmp_path: Path) 
     assert (got["rating"]["rmse"] is None) == (key == "vae")  # Mult-VAE scores, not ratings
     orientation, codes = scorer.codes()
     assert codes.shape[0] == (3 if orientation == "user" else 4)
+
+
+def test_a_model_trained_on_another_split_of_the_same_matrix_is_refused(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Same users, items and ratings, another split: scoring would read its training ratings."""
+    import scipy.sparse as sp
+
+    other = write_processed(tmp_path / "other")
+    train, test = sp.load_npz(other / "test.npz").tolil(), sp.load_npz(other / "train.npz").tolil()
+    sp.save_npz(other / "train.npz", train.tocsr())
+    sp.save_npz(other / "test.npz", test.tocsr())
+    processed = load_processed(other)
+    fallback = load_baseline_scorers(processed)["biases"]
+    with pytest.raises(AerecError) as err:
+        load_model_scorer(trained[1], processed, fallback)
+    assert str(err.value) == (
+        f"{trained[1] / 'model.pt'}: trained on another build (3 x 4, train 4 ratings summing "
+        f"to 14.0, validation 1), but {other} holds 3 x 4, train 4 ratings summing to 13.0, "
+        "validation 1; train again on this build (aerec train) or evaluate the build it was "
+        "trained on"
+    )
+
+
+def test_evaluate_and_recommend_run_with_the_runtime_threads(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    from aerec.models import sparse
+    from aerec.stages.recommend import load_recommender
+
+    processed, model_dir = trained
+    params = PARAMS.model_copy(update={"runtime": RuntimeConfig(threads=3, torch_threads=2)})
+    before = torch.get_num_threads()
+    try:
+        evaluate.run(processed, model_dir, tmp_path / "eval", params)
+        assert (sparse._CPU_THREADS, torch.get_num_threads()) == (3, 2)
+        params = PARAMS.model_copy(update={"runtime": RuntimeConfig(threads=1, torch_threads=1)})
+        load_recommender(processed, model_dir, params, None)
+        assert (sparse._CPU_THREADS, torch.get_num_threads()) == (1, 1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_non_finite_ratings_in_a_build_are_one_line(tmp_path: Path) -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    out = write_processed(tmp_path / "p")
+    train = sp.load_npz(out / "train.npz")
+    train.data[1] = np.nan
+    sp.save_npz(out / "train.npz", train)
+    with pytest.raises(AerecError) as err:
+        load_processed(out)
+    assert str(err.value) == (
+        f"{out / 'train.npz'}: 1 values are NaN or infinite; rebuild it (aerec build)"
+    )
