@@ -7,11 +7,21 @@ that need them, so `aerec --help` stays fast. Errors a user can cause
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import typer
 
 from aerec.errors import AerecError
+
+_FROM_STAGE_HELP = (
+    "Take the model key from the DVC foreach stage running this command ($DVC_STAGE, "
+    "<stage>@<key>), as dvc.yaml does: the key never passes through a shell."
+)
 
 app = typer.Typer(
     name="aerec",
@@ -37,8 +47,6 @@ def fetch(
     params: str = typer.Option("params.yaml", help="Params file, read when NAME is omitted."),
 ) -> None:
     """Download a known dataset, verify its pinned checksums, extract it safely."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec import datasets
@@ -62,8 +70,6 @@ def build(
     params: str = typer.Option("params.yaml", help="Params file (reads dataset.scale, build)."),
 ) -> None:
     """Build id maps, split CSR matrices, side-info matrices and baselines."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec.config import load_params
@@ -82,36 +88,43 @@ def build(
 @app.command()
 def validate(
     ingest_dir: str = typer.Argument(..., help="Ingest output folder (ratings.parquet, ...)."),
-    out: str = typer.Option(..., help="Report folder: index.html, result.json, summary.json."),
+    out: str = typer.Option(
+        None, help="Report folder: index.html, result.json, summary.json; or --out-root."
+    ),
+    out_root: str = typer.Option(None, help="Write into OUT_ROOT/<dataset.name> instead of --out."),
     params: str = typer.Option(
         "params.yaml", help="Params file (reads dataset.name, dataset.scale, validate)."
     ),
 ) -> None:
     """Check an ingest folder with Great Expectations; fail on error-severity checks."""
-    from pathlib import Path
-
     from rich.console import Console
     from rich.markup import escape
 
     from aerec.config import load_params
     from aerec.stages import validate as stage
 
-    summary = stage.run(Path(ingest_dir), Path(out), load_params(params))
+    cfg = load_params(params)
+    folder = _folder(out, out_root, ("--out", "--out-root"), lambda: cfg.dataset.name)
+    summary = stage.run(Path(ingest_dir), folder, cfg)
     counts, expectations = summary["counts"], summary["expectations"]
     warnings = escape(", ".join(summary["warnings"]))
     warned = f"; [yellow]warnings: {warnings}[/]" if warnings else ""
     Console().print(
         f"[bold]validate[/] {summary['dataset']}: [green]passed[/] "
         f"{expectations['passed']}/{expectations['total']} expectations on "
-        f"{counts['ratings']:,} ratings{warned}\n  report: {Path(out) / summary['report']}"
+        f"{counts['ratings']:,} ratings{warned}\n  report: {folder / summary['report']}"
     )
 
 
 @app.command()
 def train(
     data: str = typer.Option("data/processed", help="Build output folder (train.npz, ...)."),
-    out: str = typer.Option(..., help="Model folder: checkpoint.pt, history.csv (models/<key>)."),
+    out: str = typer.Option(
+        None, help="Model folder: checkpoint.pt, history.csv (models/<key>); or --out-root."
+    ),
+    out_root: str = typer.Option(None, help="Write into OUT_ROOT/<model key> instead of --out."),
     model: str = typer.Option(None, help="Model key (default: train.model in params)."),
+    model_from_stage: bool = typer.Option(False, help=_FROM_STAGE_HELP),
     params: str = typer.Option("params.yaml", help="Params file (reads train, models.<key>)."),
     restart: bool = typer.Option(False, help="Discard an existing checkpoint and start over."),
     restart_if_changed: bool = typer.Option(
@@ -119,17 +132,18 @@ def train(
     ),
 ) -> None:
     """Train an autoencoder; resumes from out/checkpoint.pt after an interruption."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec.config import load_params
     from aerec.stages import train as stage
 
+    cfg = load_params(params)
+    model = _model_option(model, model_from_stage, "train")
+    folder = _folder(out, out_root, ("--out", "--out-root"), lambda: model or cfg.train.model)
     summary = stage.run(
         Path(data),
-        Path(out),
-        load_params(params),
+        folder,
+        cfg,
         model,
         restart,
         restart_if_changed=restart_if_changed,
@@ -154,24 +168,34 @@ def train(
 @app.command()
 def evaluate(
     data: str = typer.Option("data/processed", help="Build output folder (test.npz, maps, ...)."),
-    model_dir: str = typer.Option(..., help="Model folder with checkpoint.pt (models/<key>)."),
-    out: str = typer.Option(..., help="Output folder (reports/evaluation/<key>)."),
+    model_dir: str = typer.Option(
+        None, help="Model folder with checkpoint.pt (models/<key>); or --model-root."
+    ),
+    model_root: str = typer.Option(
+        None, help="Read MODEL_ROOT/<model key> instead of --model-dir."
+    ),
+    out: str = typer.Option(None, help="Output folder (reports/evaluation/<key>); or --out-root."),
+    out_root: str = typer.Option(None, help="Write into OUT_ROOT/<model key> instead of --out."),
+    model: str = typer.Option(None, help="Model key, naming the folders under the roots."),
+    model_from_stage: bool = typer.Option(False, help=_FROM_STAGE_HELP),
     validation: str = typer.Option(
         None, help="Validation report to link (default reports/validation/<dataset>/index.html)."
     ),
     params: str = typer.Option("params.yaml", help="Params file (reads dataset.name, evaluate)."),
 ) -> None:
     """Score a trained model and every baseline on the test set; write metrics, plots, report."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec.config import load_params
     from aerec.stages import evaluate as stage
 
     cfg = load_params(params)
+    model = _model_option(model, model_from_stage, "evaluate")
+    key = partial(_required_key, model)
+    model_folder = _folder(model_dir, model_root, ("--model-dir", "--model-root"), key)
+    out_folder = _folder(out, out_root, ("--out", "--out-root"), key)
     report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
-    summary = stage.run(Path(data), Path(model_dir), Path(out), cfg, report)
+    summary = stage.run(Path(data), model_folder, out_folder, cfg, report)
     rmse = ", ".join(
         f"{name} {'n/a' if value is None else f'{value:.4f}'}"
         for name, value in summary["rmse"].items()
@@ -179,7 +203,7 @@ def evaluate(
     ndcg = next(k for k in summary if k.startswith("ndcg@"))
     Console().print(
         f"[bold]evaluate[/] {summary['model']}: {summary['test_ratings']:,} test ratings; "
-        f"RMSE {rmse}; {ndcg} {summary[ndcg] or 0:.4f}\n  report: {Path(out) / 'index.html'}"
+        f"RMSE {rmse}; {ndcg} {summary[ndcg] or 0:.4f}\n  report: {out_folder / 'index.html'}"
     )
 
 
@@ -195,8 +219,6 @@ def compare(
     params: str = typer.Option("params.yaml", help="Params file (reads dataset.name)."),
 ) -> None:
     """Write one self-contained page comparing the evaluated models with the baselines."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec.config import load_params
@@ -231,7 +253,6 @@ def recommend(
 ) -> None:
     """Top-N unseen items with predicted ratings for one user (--user) or all users (--all)."""
     import time
-    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
@@ -274,7 +295,13 @@ def _format_help() -> str:
     f"and summary.json. gzip inputs are read as they are. Formats:\n\n{_format_help()}"
 )
 def ingest(
-    inputs: list[str] = typer.Argument(..., help="Input files or folders of the format."),
+    inputs: list[str] = typer.Argument(
+        None, help="Input files or folders of the format; or --raw-root."
+    ),
+    raw_root: str = typer.Option(
+        None,
+        help="Read RAW_ROOT/<dataset.name> (params) instead of INPUTS, as `aerec fetch` left it.",
+    ),
     out: str = typer.Option(..., help="Output folder (data/interim)."),
     format: str = typer.Option(
         None, "--format", help="Input format (default: params dataset.format), see above."
@@ -290,18 +317,20 @@ def ingest(
     ),
 ) -> None:
     """Read raw rating files into the canonical tables; print a one-screen summary."""
-    from pathlib import Path
-
     from rich.console import Console
 
+    from aerec.config import load_params
     from aerec.stages import ingest as stage
 
+    if bool(inputs) == (raw_root is not None):
+        raise AerecError("ingest: give exactly one of INPUTS or --raw-root")
     fmt, default_scale = format, None
-    if fmt is None:
-        from aerec.config import load_params
-
+    if fmt is None or raw_root is not None:
         dataset = load_params(params).dataset
-        fmt, default_scale = dataset.format, dataset.scale
+        if fmt is None:
+            fmt, default_scale = dataset.format, dataset.scale
+        if raw_root is not None:
+            inputs = [str(Path(raw_root) / dataset.name)]
     summary = stage.run(
         fmt,
         [Path(p) for p in inputs],
@@ -321,7 +350,6 @@ def report(
 ) -> None:
     """Print the test metrics of every evaluated model and baseline, and the report paths."""
     import json
-    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
@@ -361,6 +389,60 @@ def report(
     dataset = load_params(params).dataset.name
     console.print(f"validation report: reports/validation/{dataset}/index.html")
     console.print(f"evaluation report: {root / 'index.html'}")
+
+
+def _model_option(model: str | None, from_stage: bool, stage: str) -> str | None:
+    """The model key: --model, or the item of the DVC foreach stage running us; checked."""
+    if from_stage:
+        if model is not None:
+            raise AerecError("give --model KEY or --model-from-stage, not both")
+        return _stage_item(stage)
+    return None if model is None else _checked_key(model, "--model")
+
+
+def _stage_item(stage: str) -> str:
+    """The model key of the DVC stage now running, `<stage>@<key>` in $DVC_STAGE.
+
+    DVC sets $DVC_STAGE for every command it runs. Taking the foreach item from
+    there, not from `${item}` in the command line, keeps it away from the shell.
+    """
+    addressing = os.environ.get("DVC_STAGE")
+    if addressing is None:
+        raise AerecError(
+            "--model-from-stage: $DVC_STAGE is not set (only `dvc repro` sets it); "
+            "give --model KEY instead"
+        )
+    # A stage in another folder's dvc.yaml is addressed `<path>/dvc.yaml:<stage>@<key>`.
+    match = re.fullmatch(rf"(?:[^@]*dvc\.yaml:)?{stage}@(.*)", addressing, re.DOTALL)
+    if match is None:
+        raise AerecError(
+            f"--model-from-stage: $DVC_STAGE {addressing!r} is not a stage {stage}@<model key>"
+        )
+    return _checked_key(match.group(1), f"$DVC_STAGE {addressing!r}")
+
+
+def _checked_key(key: str, where: str) -> str:
+    from aerec.config import check_model_key
+
+    try:
+        return check_model_key(key)
+    except ValueError as exc:
+        raise AerecError(f"{where}: {exc}") from None
+
+
+def _required_key(model: str | None) -> str:
+    if model is None:
+        raise AerecError("a folder root needs the model key: give --model KEY")
+    return model
+
+
+def _folder(
+    path: str | None, root: str | None, options: tuple[str, str], name: Callable[[], str]
+) -> Path:
+    """`path`, or `root/<name()>` (name asked for only then); exactly one of the two."""
+    if (path is None) == (root is None):
+        raise AerecError(f"give exactly one of {options[0]} or {options[1]}")
+    return Path(path) if path is not None else Path(root) / name()
 
 
 def _fmt(value: float | None) -> str:

@@ -6,12 +6,14 @@ exactly the sections (or keys) its code reads, so DVC re-runs what changed.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,6 +23,35 @@ from pydantic import (
 )
 
 from aerec.errors import AerecError
+
+# Names that become paths and stage names (data/raw/<name>, models/<key>,
+# train@<key>). DVC interpolates them into dvc.yaml before aerec runs, so they
+# are held to patterns with no shell, YAML or path meaning at all.
+DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MODEL_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def check_dataset_name(name: str) -> str:
+    """`name` if it is a valid dataset name (DATASET_NAME), else ValueError saying why."""
+    if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a dataset name: use 1-64 of a-z 0-9 . _ - "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_model_key(key: str) -> str:
+    """`key` if it is a valid model key (MODEL_KEY), else ValueError saying why."""
+    if not isinstance(key, str) or not MODEL_KEY.fullmatch(key):
+        raise ValueError(
+            f"{key!r} is not a model key: use 1-64 of a-z 0-9 _ starting with a letter"
+        )
+    return key
+
+
+DatasetName = Annotated[str, AfterValidator(check_dataset_name)]
+ModelKey = Annotated[str, AfterValidator(check_model_key)]
 
 
 class StrictModel(BaseModel):
@@ -48,7 +79,7 @@ class RatingScale(StrictModel):
 class DatasetConfig(StrictModel):
     """Which dataset the pipeline runs on and how to read it."""
 
-    name: str = "ml-100k"
+    name: DatasetName = "ml-100k"
     format: str = "recbole"
     scale: RatingScale = RatingScale()
 
@@ -239,9 +270,9 @@ class TrainConfig(StrictModel):
     weights (validation picks only the count, never the weights).
     """
 
-    model: str = "autorec"
+    model: ModelKey = "autorec"
     # The models the pipeline trains and evaluates side by side (dvc.yaml foreach).
-    models: list[str] = Field(default_factory=lambda: ["autorec"], min_length=1)
+    models: list[ModelKey] = Field(default_factory=lambda: ["autorec"], min_length=1)
     epochs: int = Field(default=200, ge=1)
     batch_size: int = Field(default=256, ge=1)
     lr: float = Field(default=1e-3, gt=0)
@@ -293,7 +324,7 @@ class Params(StrictModel):
     # One block per model key; a block's keys are the fields of that model's
     # config dataclass, checked by aerec.models when the model is built (the
     # model modules need torch, which params loading must not import).
-    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    models: dict[ModelKey, dict[str, Any]] = Field(default_factory=dict)
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
@@ -320,10 +351,13 @@ def load_params(path: Path | str = "params.yaml") -> Params:
 def _first_error(exc: ValidationError) -> str:
     """One line naming the offending key path and what is wrong with it."""
     err = exc.errors()[0]
-    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    # pydantic marks a bad mapping key with a trailing "[key]": the path names it already.
+    key = ".".join(str(part) for part in err["loc"] if part != "[key]") or "(top level)"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
         return (
             f"unknown key '{key}'{more}; check the spelling against params.yaml's documented keys"
         )
-    return f"key '{key}': {err['msg']}{more}"
+    # Our own validators' messages are sentences already: drop pydantic's prefix.
+    message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
+    return f"key '{key}': {message}{more}"

@@ -131,6 +131,8 @@ def test_every_stage_reads_exactly_its_declared_params(
             for a in (sorted(map(str, tmp_path.glob(arg))) if "*" in arg else [arg])
         ]
         monkeypatch.setattr("sys.argv", ["aerec", *argv])
+        # As DVC does for every command it runs; foreach stages read their item there.
+        monkeypatch.setenv("DVC_STAGE", label)
         try:
             cli.main()
         except SystemExit as exc:
