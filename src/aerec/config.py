@@ -330,6 +330,16 @@ class Params(StrictModel):
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and check params.yaml; a bad file or key ends in one AerecError line."""
     path = Path(path)
+    raw = read_params_yaml(path)
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise AerecError(f"{path}: {describe_error(exc)}") from exc
+
+
+def read_params_yaml(path: Path | str) -> dict[str, Any]:
+    """params.yaml as plain data, unchecked; a missing or unreadable file is an AerecError."""
+    path = Path(path)
     if not path.is_file():
         raise AerecError(
             f"{path}: params file not found; run from the project root or pass --params"
@@ -342,13 +352,10 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         ) from exc
     if not isinstance(raw, dict):
         raise AerecError(f"{path}: expected a mapping of sections at the top level")
-    try:
-        return Params.model_validate(raw)
-    except ValidationError as exc:
-        raise AerecError(f"{path}: {_first_error(exc)}") from exc
+    return raw
 
 
-def _first_error(exc: ValidationError) -> str:
+def describe_error(exc: ValidationError) -> str:
     """One line naming the offending key path and what is wrong with it."""
     err = exc.errors()[0]
     # pydantic marks a bad mapping key with a trailing "[key]": the path names it already.
