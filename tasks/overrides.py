@@ -17,9 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from aerec.config import Params, describe_error, read_params_yaml
+from aerec.config import ParamsError, check_params, read_params_yaml
 from aerec.errors import AerecError
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -126,7 +124,7 @@ def _check_point(raw: dict[str, Any], point: dict[str, Scalar]) -> None:
             node = node[part]
         node[leaf] = value
     try:
-        Params.model_validate(changed)
-    except ValidationError as exc:
+        check_params(changed)
+    except ParamsError as exc:
         shown = ", ".join(f"{k}={v!r}" for k, v in point.items())
-        raise GridError(f"grid point {shown}: {describe_error(exc)}") from None
+        raise GridError(f"grid point {shown}: {exc}") from None

@@ -6,6 +6,7 @@ exactly the sections (or keys) its code reads, so DVC re-runs what changed.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from pathlib import Path
@@ -50,14 +51,35 @@ def check_model_key(key: str) -> str:
     return key
 
 
+# numpy's and torch's generators take seeds of 32 bits; larger ones would be
+# cut or refused deep inside a stage.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int) -> int:
+    """`seed` if it lies in 0..2**32 - 1, else ValueError saying so."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"a seed is a whole number from 0 to 2**32 - 1 ({MAX_SEED}), got {seed}")
+    return seed
+
+
 DatasetName = Annotated[str, AfterValidator(check_dataset_name)]
 ModelKey = Annotated[str, AfterValidator(check_model_key)]
+Seed = Annotated[int, AfterValidator(check_seed)]
+
+
+class ParamsError(ValueError):
+    """Params that fail their check; the message is one line naming the key."""
 
 
 class StrictModel(BaseModel):
-    """Base for config sections: unknown keys are an error, values are frozen."""
+    """Base for config sections: unknown keys are an error, values are frozen.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    No float may be infinite or NaN: YAML spells them .inf and .nan, and one
+    would train nothing but NaNs, or pass every range check it is given.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RatingScale(StrictModel):
@@ -102,7 +124,7 @@ class SplitConfig(StrictModel):
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
     holdout_users: float = Field(default=0.1, gt=0, lt=0.5)
     heldout_fraction: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = 42
+    seed: Seed = 42
 
     @model_validator(mode="after")
     def _check_fold(self) -> SplitConfig:
@@ -136,7 +158,7 @@ class BaselineConfig(StrictModel):
     mf_factors: int = Field(default=10, ge=1)
     mf_reg: float = Field(default=0.1, gt=0)
     mf_iterations: int = Field(default=10, ge=1)
-    seed: int = 42
+    seed: Seed = 42
 
 
 class BuildConfig(StrictModel):
@@ -283,7 +305,7 @@ class TrainConfig(StrictModel):
     lr_gamma: float = Field(default=0.1, gt=0, le=1)
     weight_decay: float = Field(default=0.0, ge=0)
     patience: int = Field(default=20, ge=0)
-    seed: int = 42
+    seed: Seed = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: Literal["bf16", "fp16", "off"] = "bf16"
     full_batch: Literal["auto", "on", "off"] = "off"
@@ -330,11 +352,40 @@ class Params(StrictModel):
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and check params.yaml; a bad file or key ends in one AerecError line."""
     path = Path(path)
-    raw = read_params_yaml(path)
+    try:
+        return check_params(read_params_yaml(path))
+    except ParamsError as exc:
+        raise AerecError(f"{path}: {exc}") from exc
+
+
+def check_params(raw: dict[str, Any]) -> Params:
+    """Typed params from plain data, or ParamsError naming the first bad key.
+
+    Every number anywhere must be finite, the `models:` blocks too, which are
+    otherwise checked only when a model is built.
+    """
+    bad = _non_finite(raw)
+    if bad is not None:
+        key, value = bad
+        spelled = "-.inf" if value < 0 else ".inf" if value > 0 else ".nan"
+        raise ParamsError(f"key '{key}': {spelled} is not a finite number; give a finite value")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise AerecError(f"{path}: {describe_error(exc)}") from exc
+        raise ParamsError(describe_error(exc)) from exc
+
+
+def _non_finite(node: Any, key: str = "") -> tuple[str, float] | None:
+    """The dotted key and value of the first infinite or NaN float under `node`."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return key, node
+    if isinstance(node, dict):
+        items = ((f"{key}.{k}" if key else str(k), v) for k, v in node.items())
+    elif isinstance(node, list):
+        items = ((f"{key}.{i}", v) for i, v in enumerate(node))
+    else:
+        return None
+    return next((bad for k, v in items if (bad := _non_finite(v, k)) is not None), None)
 
 
 def read_params_yaml(path: Path | str) -> dict[str, Any]:
