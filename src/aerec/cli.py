@@ -56,10 +56,13 @@ def fetch(
 
         name = load_params(params).dataset.name
     summary = datasets.fetch(name, Path(out), source=source, base_url=url, progress=True)
-    state = "downloaded and verified" if summary["downloaded"] else "already present, verified"
+    if summary["downloaded"]:
+        state = "downloaded and verified"
+    else:
+        state = "written" if summary.get("generated") else "already present, verified"
     Console().print(
-        f"[bold]{summary['dataset']}[/] ({summary['source']}): {state} -> {summary['dir']} "
-        f"({len(summary['files'])} files)"
+        f"[bold]{_text(summary['dataset'])}[/] ({summary['source']}): {state} -> "
+        f"{_text(summary['dir'])} ({len(summary['files'])} files)"
     )
 
 
@@ -80,7 +83,7 @@ def build(
     Console().print(
         f"[bold]build[/] ({summary['split']}): {summary['users']} users x {summary['items']} "
         f"items; train {summary['train']}, val {summary['val']}, test {summary['test']} "
-        f"-> {out}\n  cold users val/test: {summary['cold_users']['val']}/"
+        f"-> {_text(out)}\n  cold users val/test: {summary['cold_users']['val']}/"
         f"{summary['cold_users']['test']}; baseline test RMSE: {rmse}"
     )
 
@@ -110,9 +113,9 @@ def validate(
     warnings = escape(", ".join(summary["warnings"]))
     warned = f"; [yellow]warnings: {warnings}[/]" if warnings else ""
     Console().print(
-        f"[bold]validate[/] {summary['dataset']}: [green]passed[/] "
+        f"[bold]validate[/] {_text(summary['dataset'])}: [green]passed[/] "
         f"{expectations['passed']}/{expectations['total']} expectations on "
-        f"{counts['ratings']:,} ratings{warned}\n  report: {folder / summary['report']}"
+        f"{counts['ratings']:,} ratings{warned}\n  report: {_text(folder / summary['report'])}"
     )
 
 
@@ -159,9 +162,9 @@ def train(
     if summary["refit_epochs"]:
         resumed_note += f"; refit on train + validation for {summary['refit_epochs']} epochs"
     Console().print(
-        f"[bold]train[/] {summary['model']} on {summary['device']}: {summary['epochs']} epochs, "
-        f"best epoch {summary['best_epoch']} ({score}){resumed_note}"
-        f"\n  checkpoint: {summary['checkpoint']}"
+        f"[bold]train[/] {_text(summary['model'])} on {summary['device']}: "
+        f"{summary['epochs']} epochs, best epoch {summary['best_epoch']} ({score}){resumed_note}"
+        f"\n  checkpoint: {_text(summary['checkpoint'])}"
     )
 
 
@@ -197,13 +200,14 @@ def evaluate(
     report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
     summary = stage.run(Path(data), model_folder, out_folder, cfg, report)
     rmse = ", ".join(
-        f"{name} {'n/a' if value is None else f'{value:.4f}'}"
+        f"{_text(name)} {'n/a' if value is None else f'{value:.4f}'}"
         for name, value in summary["rmse"].items()
     )
     ndcg = next(k for k in summary if k.startswith("ndcg@"))
     Console().print(
-        f"[bold]evaluate[/] {summary['model']}: {summary['test_ratings']:,} test ratings; "
-        f"RMSE {rmse}; {ndcg} {summary[ndcg] or 0:.4f}\n  report: {out_folder / 'index.html'}"
+        f"[bold]evaluate[/] {_text(summary['model'])}: {summary['test_ratings']:,} test "
+        f"ratings; RMSE {rmse}; {ndcg} {summary[ndcg] or 0:.4f}"
+        f"\n  report: {_text(out_folder / 'index.html')}"
     )
 
 
@@ -236,7 +240,8 @@ def compare(
     report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
     summary = stage.write_overview(dirs, Path(out), cfg, report)
     Console().print(
-        f"[bold]compare[/] {', '.join(summary['models'])} and the baselines -> {summary['out']}"
+        f"[bold]compare[/] {_text(', '.join(summary['models']))} and the baselines "
+        f"-> {_text(summary['out'])}"
     )
 
 
@@ -269,18 +274,19 @@ def recommend(
     console = Console()
     if all_users:
         summary = stage.run_all(recommender, n, Path(out), progress=console.is_terminal)
-        console.print(f"[bold]recommend[/] {summary['users']:,} users -> {summary['out']}")
+        console.print(f"[bold]recommend[/] {summary['users']:,} users -> {_text(summary['out'])}")
         return
     start = time.perf_counter()
     frame, note = recommender.for_user(user, n)
     seconds = time.perf_counter() - start
     if note:
-        console.print(f"[yellow]{note}[/]")
-    table = Table(title=f"top {n} for user {user} ({folder.name}, {seconds:.2f} s)")
+        console.print(f"[yellow]{_text(note)}[/]")
+    # Ids and titles come from the user's data: cells and title are text, not markup.
+    table = Table(title=f"top {n} for user {_text(user)} ({_text(folder.name)}, {seconds:.2f} s)")
     for column in frame.columns[1:]:
-        table.add_column(column, justify="right" if column != "title" else "left")
+        table.add_column(_text(column), justify="right" if column != "title" else "left")
     for row in frame.iter_rows():
-        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row[1:]])
+        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else _text(v) for v in row[1:]])
     console.print(table)
 
 
@@ -319,7 +325,7 @@ def ingest(
     """Read raw rating files into the canonical tables; print a one-screen summary."""
     from rich.console import Console
 
-    from aerec.config import load_params
+    from aerec.config import load_params, parse_scale
     from aerec.stages import ingest as stage
 
     if bool(inputs) == (raw_root is not None):
@@ -335,10 +341,11 @@ def ingest(
         fmt,
         [Path(p) for p in inputs],
         Path(out),
-        scale=stage.parse_scale(scale) if scale else default_scale,
+        scale=parse_scale(scale) if scale else default_scale,
         columns=stage.parse_columns(columns) if columns else None,
     )
-    Console().print(stage.render(summary, out))
+    # render() writes the folder into markup: hand it the escaped text.
+    Console().print(stage.render(summary, _text(out)))
 
 
 @app.command()
@@ -373,7 +380,7 @@ def report(
             shown.add(name)
             rating, ranking = row.get("rating", {}), row.get("ranking", {})
             table.add_row(
-                name,
+                _text(name),
                 *(
                     _fmt(v)
                     for v in (
@@ -387,8 +394,8 @@ def report(
     console = Console()
     console.print(table)
     dataset = load_params(params).dataset.name
-    console.print(f"validation report: reports/validation/{dataset}/index.html")
-    console.print(f"evaluation report: {root / 'index.html'}")
+    console.print(f"validation report: reports/validation/{_text(dataset)}/index.html")
+    console.print(f"evaluation report: {_text(root / 'index.html')}")
 
 
 def _model_option(model: str | None, from_stage: bool, stage: str) -> str | None:
@@ -445,6 +452,17 @@ def _folder(
     return Path(path) if path is not None else Path(root) / name()
 
 
+def _text(value: object) -> str:
+    """`value` as rich markup that shows it verbatim.
+
+    Paths, ids, titles and names come from the user: rich would read `[red]`
+    in them as a style and crash on a stray `[/x]`.
+    """
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
@@ -457,8 +475,20 @@ def main() -> None:
         print(f"aerec: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("aerec: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as exc:
+        # typer turns a KeyboardInterrupt inside a command into a silent
+        # `sys.exit(130)` (an Exit caused by the interrupt): say so, then exit.
+        if exc.code == 130 and isinstance(
+            getattr(exc.__context__, "__cause__", None), KeyboardInterrupt
+        ):
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    print("aerec: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -319,6 +319,7 @@ def write_synthetic(
     Ratings come from a rank-3 latent model plus noise, rounded to 1..5 stars,
     so models have real structure to learn; users carry age/gender/occupation
     and items a year and genres, as ml-100k does. Same arguments, same bytes.
+    `generated` in the summary says whether any file had to be (re)written.
     """
     import numpy as np
 
@@ -345,13 +346,29 @@ def write_synthetic(
         f"{i + 1}\tMovie {i + 1}\t{1950 + i % 50}\t{genres[i % 5]} {genres[(i * 3 + 1) % 5]}"
         for i in range(n_items)
     ]
-    files = {}
+    files, written = [], False
     for suffix, content in (("inter", lines), ("user", user_lines), ("item", item_lines)):
         name = f"{target.name}.{suffix}"
+        data = ("\n".join(content) + "\n").encode("utf-8")
+        files.append(name)
+        # Same arguments, same bytes: an intact file is left alone, and the
+        # summary can say truthfully whether anything was written.
+        if _read_or_none(target / name) == data:
+            continue
         with atomic_path(target / name) as tmp:
-            tmp.write_text("\n".join(content) + "\n", encoding="utf-8")
-        files[name] = len(content) - 1
-    return {"dir": str(target), "files": list(files), "downloaded": False, "bytes": 0}
+            tmp.write_bytes(data)
+        written = True
+    return {
+        "dir": str(target),
+        "files": files,
+        "downloaded": False,
+        "generated": written,
+        "bytes": 0,
+    }
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
 
 
 # --- the RecBole wheel ---------------------------------------------------------------------
