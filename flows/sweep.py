@@ -1,12 +1,13 @@
 """A parameter sweep as DVC experiments, compared in one Prefect table artifact.
 
 Each grid point is `dvc exp run -S key=value ...`, so the params every
-experiment used are recorded by DVC and `dvc exp show` lists them all.
+experiment used are recorded by DVC and `dvc exp show` lists them all. The
+grid is checked whole before the first experiment (tasks/overrides.py): a
+value reaches DVC only as a plain scalar of its param's type.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -15,16 +16,8 @@ from prefect.artifacts import create_table_artifact
 
 from flows.pipeline import workspace_lock
 from tasks.dvc import run_dvc
+from tasks.overrides import grid_overrides
 from tasks.record import flatten
-
-
-def grid_points(grid: dict[str, list[str]]) -> list[list[str]]:
-    """Every combination of the grid as `key=value` overrides, in a stable order."""
-    keys = sorted(grid)
-    return [
-        [f"{key}={value}" for key, value in zip(keys, values, strict=True)]
-        for values in itertools.product(*(grid[key] for key in keys))
-    ]
 
 
 @task(task_run_name="dvc exp run {overrides}")
@@ -54,11 +47,16 @@ def experiment_table(workspace: Path, metric_keys: list[str] | None = None) -> l
 
 
 @flow(name="aerec-sweep", log_prints=True)
-def sweep(grid: dict[str, list[str]], workspace: str = ".") -> list[dict]:
-    """Run every grid point as a DVC experiment and publish the comparison table."""
+def sweep(grid: dict[str, list[str | int | float | bool]], workspace: str = ".") -> list[dict]:
+    """Run every grid point as a DVC experiment and publish the comparison table.
+
+    A grid with a key that is not a scalar param, or a value that is not a
+    plain scalar of its type, is refused (GridError) before anything runs.
+    """
     root = Path(workspace).resolve()
+    points = grid_overrides(grid, root / "params.yaml")
     with workspace_lock(root):
-        for overrides in grid_points(grid):
+        for overrides in points:
             run_experiment(overrides, root)
         rows = experiment_table(root)
     create_table_artifact(key="aerec-sweep", table=rows, description=f"grid: {grid}")

@@ -7,11 +7,21 @@ that need them, so `aerec --help` stays fast. Errors a user can cause
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import typer
 
 from aerec.errors import AerecError
+
+_FROM_STAGE_HELP = (
+    "Take the model key from the DVC foreach stage running this command ($DVC_STAGE, "
+    "<stage>@<key>), as dvc.yaml does: the key never passes through a shell."
+)
 
 app = typer.Typer(
     name="aerec",
@@ -37,8 +47,6 @@ def fetch(
     params: str = typer.Option("params.yaml", help="Params file, read when NAME is omitted."),
 ) -> None:
     """Download a known dataset, verify its pinned checksums, extract it safely."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec import datasets
@@ -48,10 +56,13 @@ def fetch(
 
         name = load_params(params).dataset.name
     summary = datasets.fetch(name, Path(out), source=source, base_url=url, progress=True)
-    state = "downloaded and verified" if summary["downloaded"] else "already present, verified"
+    if summary["downloaded"]:
+        state = "downloaded and verified"
+    else:
+        state = "written" if summary.get("generated") else "already present, verified"
     Console().print(
-        f"[bold]{summary['dataset']}[/] ({summary['source']}): {state} -> {summary['dir']} "
-        f"({len(summary['files'])} files)"
+        f"[bold]{_text(summary['dataset'])}[/] ({summary['source']}): {state} -> "
+        f"{_text(summary['dir'])} ({len(summary['files'])} files)"
     )
 
 
@@ -62,8 +73,6 @@ def build(
     params: str = typer.Option("params.yaml", help="Params file (reads dataset.scale, build)."),
 ) -> None:
     """Build id maps, split CSR matrices, side-info matrices and baselines."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec.config import load_params
@@ -74,7 +83,7 @@ def build(
     Console().print(
         f"[bold]build[/] ({summary['split']}): {summary['users']} users x {summary['items']} "
         f"items; train {summary['train']}, val {summary['val']}, test {summary['test']} "
-        f"-> {out}\n  cold users val/test: {summary['cold_users']['val']}/"
+        f"-> {_text(out)}\n  cold users val/test: {summary['cold_users']['val']}/"
         f"{summary['cold_users']['test']}; baseline test RMSE: {rmse}"
     )
 
@@ -82,36 +91,43 @@ def build(
 @app.command()
 def validate(
     ingest_dir: str = typer.Argument(..., help="Ingest output folder (ratings.parquet, ...)."),
-    out: str = typer.Option(..., help="Report folder: index.html, result.json, summary.json."),
+    out: str = typer.Option(
+        None, help="Report folder: index.html, result.json, summary.json; or --out-root."
+    ),
+    out_root: str = typer.Option(None, help="Write into OUT_ROOT/<dataset.name> instead of --out."),
     params: str = typer.Option(
         "params.yaml", help="Params file (reads dataset.name, dataset.scale, validate)."
     ),
 ) -> None:
     """Check an ingest folder with Great Expectations; fail on error-severity checks."""
-    from pathlib import Path
-
     from rich.console import Console
     from rich.markup import escape
 
     from aerec.config import load_params
     from aerec.stages import validate as stage
 
-    summary = stage.run(Path(ingest_dir), Path(out), load_params(params))
+    cfg = load_params(params)
+    folder = _folder(out, out_root, ("--out", "--out-root"), lambda: cfg.dataset.name)
+    summary = stage.run(Path(ingest_dir), folder, cfg)
     counts, expectations = summary["counts"], summary["expectations"]
     warnings = escape(", ".join(summary["warnings"]))
     warned = f"; [yellow]warnings: {warnings}[/]" if warnings else ""
     Console().print(
-        f"[bold]validate[/] {summary['dataset']}: [green]passed[/] "
+        f"[bold]validate[/] {_text(summary['dataset'])}: [green]passed[/] "
         f"{expectations['passed']}/{expectations['total']} expectations on "
-        f"{counts['ratings']:,} ratings{warned}\n  report: {Path(out) / summary['report']}"
+        f"{counts['ratings']:,} ratings{warned}\n  report: {_text(folder / summary['report'])}"
     )
 
 
 @app.command()
 def train(
     data: str = typer.Option("data/processed", help="Build output folder (train.npz, ...)."),
-    out: str = typer.Option(..., help="Model folder: checkpoint.pt, history.csv (models/<key>)."),
+    out: str = typer.Option(
+        None, help="Model folder: checkpoint.pt, history.csv (models/<key>); or --out-root."
+    ),
+    out_root: str = typer.Option(None, help="Write into OUT_ROOT/<model key> instead of --out."),
     model: str = typer.Option(None, help="Model key (default: train.model in params)."),
+    model_from_stage: bool = typer.Option(False, help=_FROM_STAGE_HELP),
     params: str = typer.Option("params.yaml", help="Params file (reads train, models.<key>)."),
     restart: bool = typer.Option(False, help="Discard an existing checkpoint and start over."),
     restart_if_changed: bool = typer.Option(
@@ -122,17 +138,18 @@ def train(
 
     Writes out/model.pt (the served model) once training is done.
     """
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec.config import load_params
     from aerec.stages import train as stage
 
+    cfg = load_params(params)
+    model = _model_option(model, model_from_stage, "train")
+    folder = _folder(out, out_root, ("--out", "--out-root"), lambda: model or cfg.train.model)
     summary = stage.run(
         Path(data),
-        Path(out),
-        load_params(params),
+        folder,
+        cfg,
         model,
         restart,
         restart_if_changed=restart_if_changed,
@@ -148,41 +165,52 @@ def train(
     if summary["refit_epochs"]:
         resumed_note += f"; refit on train + validation for {summary['refit_epochs']} epochs"
     Console().print(
-        f"[bold]train[/] {summary['model']} on {summary['device']}: {summary['epochs']} epochs, "
-        f"best epoch {summary['best_epoch']} ({score}){resumed_note}"
-        f"\n  model: {summary['model_file']}"
+        f"[bold]train[/] {_text(summary['model'])} on {summary['device']}: "
+        f"{summary['epochs']} epochs, best epoch {summary['best_epoch']} ({score}){resumed_note}"
+        f"\n  model: {_text(summary['model_file'])}"
     )
 
 
 @app.command()
 def evaluate(
     data: str = typer.Option("data/processed", help="Build output folder (test.npz, maps, ...)."),
-    model_dir: str = typer.Option(..., help="Model folder with model.pt (models/<key>)."),
-    out: str = typer.Option(..., help="Output folder (reports/evaluation/<key>)."),
+    model_dir: str = typer.Option(
+        None, help="Model folder with model.pt (models/<key>); or --model-root."
+    ),
+    model_root: str = typer.Option(
+        None, help="Read MODEL_ROOT/<model key> instead of --model-dir."
+    ),
+    out: str = typer.Option(None, help="Output folder (reports/evaluation/<key>); or --out-root."),
+    out_root: str = typer.Option(None, help="Write into OUT_ROOT/<model key> instead of --out."),
+    model: str = typer.Option(None, help="Model key, naming the folders under the roots."),
+    model_from_stage: bool = typer.Option(False, help=_FROM_STAGE_HELP),
     validation: str = typer.Option(
         None, help="Validation report to link (default reports/validation/<dataset>/index.html)."
     ),
     params: str = typer.Option("params.yaml", help="Params file (reads dataset.name, evaluate)."),
 ) -> None:
     """Score a trained model and every baseline on the test set; write metrics, plots, report."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec.config import load_params
     from aerec.stages import evaluate as stage
 
     cfg = load_params(params)
+    model = _model_option(model, model_from_stage, "evaluate")
+    key = partial(_required_key, model)
+    model_folder = _folder(model_dir, model_root, ("--model-dir", "--model-root"), key)
+    out_folder = _folder(out, out_root, ("--out", "--out-root"), key)
     report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
-    summary = stage.run(Path(data), Path(model_dir), Path(out), cfg, report)
+    summary = stage.run(Path(data), model_folder, out_folder, cfg, report)
     rmse = ", ".join(
-        f"{name} {'n/a' if value is None else f'{value:.4f}'}"
+        f"{_text(name)} {'n/a' if value is None else f'{value:.4f}'}"
         for name, value in summary["rmse"].items()
     )
     ndcg = next(k for k in summary if k.startswith("ndcg@"))
     Console().print(
-        f"[bold]evaluate[/] {summary['model']}: {summary['test_ratings']:,} test ratings; "
-        f"RMSE {rmse}; {ndcg} {summary[ndcg] or 0:.4f}\n  report: {Path(out) / 'index.html'}"
+        f"[bold]evaluate[/] {_text(summary['model'])}: {summary['test_ratings']:,} test "
+        f"ratings; RMSE {rmse}; {ndcg} {summary[ndcg] or 0:.4f}"
+        f"\n  report: {_text(out_folder / 'index.html')}"
     )
 
 
@@ -198,8 +226,6 @@ def compare(
     params: str = typer.Option("params.yaml", help="Params file (reads dataset.name)."),
 ) -> None:
     """Write one self-contained page comparing the evaluated models with the baselines."""
-    from pathlib import Path
-
     from rich.console import Console
 
     from aerec.config import load_params
@@ -217,7 +243,8 @@ def compare(
     report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
     summary = stage.write_overview(dirs, Path(out), cfg, report)
     Console().print(
-        f"[bold]compare[/] {', '.join(summary['models'])} and the baselines -> {summary['out']}"
+        f"[bold]compare[/] {_text(', '.join(summary['models']))} and the baselines "
+        f"-> {_text(summary['out'])}"
     )
 
 
@@ -234,7 +261,6 @@ def recommend(
 ) -> None:
     """Top-N unseen items with predicted ratings for one user (--user) or all users (--all)."""
     import time
-    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
@@ -251,18 +277,19 @@ def recommend(
     console = Console()
     if all_users:
         summary = stage.run_all(recommender, n, Path(out), progress=console.is_terminal)
-        console.print(f"[bold]recommend[/] {summary['users']:,} users -> {summary['out']}")
+        console.print(f"[bold]recommend[/] {summary['users']:,} users -> {_text(summary['out'])}")
         return
     start = time.perf_counter()
     frame, note = recommender.for_user(user, n)
     seconds = time.perf_counter() - start
     if note:
-        console.print(f"[yellow]{note}[/]")
-    table = Table(title=f"top {n} for user {user} ({folder.name}, {seconds:.2f} s)")
+        console.print(f"[yellow]{_text(note)}[/]")
+    # Ids and titles come from the user's data: cells and title are text, not markup.
+    table = Table(title=f"top {n} for user {_text(user)} ({_text(folder.name)}, {seconds:.2f} s)")
     for column in frame.columns[1:]:
-        table.add_column(column, justify="right" if column != "title" else "left")
+        table.add_column(_text(column), justify="right" if column != "title" else "left")
     for row in frame.iter_rows():
-        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row[1:]])
+        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else _text(v) for v in row[1:]])
     console.print(table)
 
 
@@ -277,7 +304,13 @@ def _format_help() -> str:
     f"and summary.json. gzip inputs are read as they are. Formats:\n\n{_format_help()}"
 )
 def ingest(
-    inputs: list[str] = typer.Argument(..., help="Input files or folders of the format."),
+    inputs: list[str] = typer.Argument(
+        None, help="Input files or folders of the format; or --raw-root."
+    ),
+    raw_root: str = typer.Option(
+        None,
+        help="Read RAW_ROOT/<dataset.name> (params) instead of INPUTS, as `aerec fetch` left it.",
+    ),
     out: str = typer.Option(..., help="Output folder (data/interim)."),
     format: str = typer.Option(
         None, "--format", help="Input format (default: params dataset.format), see above."
@@ -293,26 +326,29 @@ def ingest(
     ),
 ) -> None:
     """Read raw rating files into the canonical tables; print a one-screen summary."""
-    from pathlib import Path
-
     from rich.console import Console
 
+    from aerec.config import load_params, parse_scale
     from aerec.stages import ingest as stage
 
+    if bool(inputs) == (raw_root is not None):
+        raise AerecError("ingest: give exactly one of INPUTS or --raw-root")
     fmt, default_scale = format, None
-    if fmt is None:
-        from aerec.config import load_params
-
+    if fmt is None or raw_root is not None:
         dataset = load_params(params).dataset
-        fmt, default_scale = dataset.format, dataset.scale
+        if fmt is None:
+            fmt, default_scale = dataset.format, dataset.scale
+        if raw_root is not None:
+            inputs = [str(Path(raw_root) / dataset.name)]
     summary = stage.run(
         fmt,
         [Path(p) for p in inputs],
         Path(out),
-        scale=stage.parse_scale(scale) if scale else default_scale,
+        scale=parse_scale(scale) if scale else default_scale,
         columns=stage.parse_columns(columns) if columns else None,
     )
-    Console().print(stage.render(summary, out))
+    # render() writes the folder into markup: hand it the escaped text.
+    Console().print(stage.render(summary, _text(out)))
 
 
 @app.command()
@@ -324,7 +360,6 @@ def report(
 ) -> None:
     """Print the test metrics of every evaluated model and baseline, and the report paths."""
     import json
-    from pathlib import Path
 
     from rich.console import Console
     from rich.table import Table
@@ -348,7 +383,7 @@ def report(
             shown.add(name)
             rating, ranking = row.get("rating", {}), row.get("ranking", {})
             table.add_row(
-                name,
+                _text(name),
                 *(
                     _fmt(v)
                     for v in (
@@ -362,8 +397,73 @@ def report(
     console = Console()
     console.print(table)
     dataset = load_params(params).dataset.name
-    console.print(f"validation report: reports/validation/{dataset}/index.html")
-    console.print(f"evaluation report: {root / 'index.html'}")
+    console.print(f"validation report: reports/validation/{_text(dataset)}/index.html")
+    console.print(f"evaluation report: {_text(root / 'index.html')}")
+
+
+def _model_option(model: str | None, from_stage: bool, stage: str) -> str | None:
+    """The model key: --model, or the item of the DVC foreach stage running us; checked."""
+    if from_stage:
+        if model is not None:
+            raise AerecError("give --model KEY or --model-from-stage, not both")
+        return _stage_item(stage)
+    return None if model is None else _checked_key(model, "--model")
+
+
+def _stage_item(stage: str) -> str:
+    """The model key of the DVC stage now running, `<stage>@<key>` in $DVC_STAGE.
+
+    DVC sets $DVC_STAGE for every command it runs. Taking the foreach item from
+    there, not from `${item}` in the command line, keeps it away from the shell.
+    """
+    addressing = os.environ.get("DVC_STAGE")
+    if addressing is None:
+        raise AerecError(
+            "--model-from-stage: $DVC_STAGE is not set (only `dvc repro` sets it); "
+            "give --model KEY instead"
+        )
+    # A stage in another folder's dvc.yaml is addressed `<path>/dvc.yaml:<stage>@<key>`.
+    match = re.fullmatch(rf"(?:[^@]*dvc\.yaml:)?{stage}@(.*)", addressing, re.DOTALL)
+    if match is None:
+        raise AerecError(
+            f"--model-from-stage: $DVC_STAGE {addressing!r} is not a stage {stage}@<model key>"
+        )
+    return _checked_key(match.group(1), f"$DVC_STAGE {addressing!r}")
+
+
+def _checked_key(key: str, where: str) -> str:
+    from aerec.config import check_model_key
+
+    try:
+        return check_model_key(key)
+    except ValueError as exc:
+        raise AerecError(f"{where}: {exc}") from None
+
+
+def _required_key(model: str | None) -> str:
+    if model is None:
+        raise AerecError("a folder root needs the model key: give --model KEY")
+    return model
+
+
+def _folder(
+    path: str | None, root: str | None, options: tuple[str, str], name: Callable[[], str]
+) -> Path:
+    """`path`, or `root/<name()>` (name asked for only then); exactly one of the two."""
+    if (path is None) == (root is None):
+        raise AerecError(f"give exactly one of {options[0]} or {options[1]}")
+    return Path(path) if path is not None else Path(root) / name()
+
+
+def _text(value: object) -> str:
+    """`value` as rich markup that shows it verbatim.
+
+    Paths, ids, titles and names come from the user: rich would read `[red]`
+    in them as a style and crash on a stray `[/x]`.
+    """
+    from rich.markup import escape
+
+    return escape(str(value))
 
 
 def _fmt(value: float | None) -> str:
@@ -378,8 +478,20 @@ def main() -> None:
         print(f"aerec: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("aerec: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _interrupted()
+    except SystemExit as exc:
+        # typer turns a KeyboardInterrupt inside a command into a silent
+        # `sys.exit(130)` (an Exit caused by the interrupt): say so, then exit.
+        if exc.code == 130 and isinstance(
+            getattr(exc.__context__, "__cause__", None), KeyboardInterrupt
+        ):
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    print("aerec: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ exactly the sections (or keys) its code reads, so DVC re-runs what changed.
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,12 +23,63 @@ from pydantic import (
 )
 
 from aerec.errors import AerecError
+from aerec.params_file import read_params_yaml
+
+# Names that become paths and stage names (data/raw/<name>, models/<key>,
+# train@<key>). DVC interpolates them into dvc.yaml before aerec runs, so they
+# are held to patterns with no shell, YAML or path meaning at all.
+DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MODEL_KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def check_dataset_name(name: str) -> str:
+    """`name` if it is a valid dataset name (DATASET_NAME), else ValueError saying why."""
+    if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a dataset name: use 1-64 of a-z 0-9 . _ - "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def check_model_key(key: str) -> str:
+    """`key` if it is a valid model key (MODEL_KEY), else ValueError saying why."""
+    if not isinstance(key, str) or not MODEL_KEY.fullmatch(key):
+        raise ValueError(
+            f"{key!r} is not a model key: use 1-64 of a-z 0-9 _ starting with a letter"
+        )
+    return key
+
+
+# numpy's and torch's generators take seeds of 32 bits; larger ones would be
+# cut or refused deep inside a stage.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int) -> int:
+    """`seed` if it lies in 0..2**32 - 1, else ValueError saying so."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"a seed is a whole number from 0 to 2**32 - 1 ({MAX_SEED}), got {seed}")
+    return seed
+
+
+DatasetName = Annotated[str, AfterValidator(check_dataset_name)]
+ModelKey = Annotated[str, AfterValidator(check_model_key)]
+Seed = Annotated[int, AfterValidator(check_seed)]
+
+
+class ParamsError(ValueError):
+    """Params that fail their check; the message is one line naming the key."""
 
 
 class StrictModel(BaseModel):
-    """Base for config sections: unknown keys are an error, values are frozen."""
+    """Base for config sections: unknown keys are an error, values are frozen.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    No float may be infinite or NaN: YAML spells them .inf and .nan, and one
+    would train nothing but NaNs, or pass every range check it is given.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RatingScale(StrictModel):
@@ -48,7 +101,7 @@ class RatingScale(StrictModel):
 class DatasetConfig(StrictModel):
     """Which dataset the pipeline runs on and how to read it."""
 
-    name: str = "ml-100k"
+    name: DatasetName = "ml-100k"
     format: str = "recbole"
     scale: RatingScale = RatingScale()
 
@@ -71,7 +124,7 @@ class SplitConfig(StrictModel):
     val_fraction: float = Field(default=0.1, ge=0, lt=1)
     holdout_users: float = Field(default=0.1, gt=0, lt=0.5)
     heldout_fraction: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = 42
+    seed: Seed = 42
 
     @model_validator(mode="after")
     def _check_fold(self) -> SplitConfig:
@@ -105,7 +158,7 @@ class BaselineConfig(StrictModel):
     mf_factors: int = Field(default=10, ge=1)
     mf_reg: float = Field(default=0.1, gt=0)
     mf_iterations: int = Field(default=10, ge=1)
-    seed: int = 42
+    seed: Seed = 42
 
 
 class BuildConfig(StrictModel):
@@ -237,9 +290,9 @@ class TrainConfig(StrictModel):
     weights (validation picks only the count, never the weights).
     """
 
-    model: str = "autorec"
+    model: ModelKey = "autorec"
     # The models the pipeline trains and evaluates side by side (dvc.yaml foreach).
-    models: list[str] = Field(default_factory=lambda: ["autorec"], min_length=1)
+    models: list[ModelKey] = Field(default_factory=lambda: ["autorec"], min_length=1)
     epochs: int = Field(default=200, ge=1)
     batch_size: int = Field(default=256, ge=1)
     lr: float = Field(default=1e-3, gt=0)
@@ -250,7 +303,7 @@ class TrainConfig(StrictModel):
     lr_gamma: float = Field(default=0.1, gt=0, le=1)
     weight_decay: float = Field(default=0.0, ge=0)
     patience: int = Field(default=20, ge=0)
-    seed: int = 42
+    seed: Seed = 42
     amp: Literal["bf16", "fp16", "off"] = "bf16"
     full_batch: Literal["auto", "on", "off"] = "off"
     noise: Literal["none", "gaussian", "masking"] = "none"
@@ -307,37 +360,80 @@ class Params(StrictModel):
     # One block per model key; a block's keys are the fields of that model's
     # config dataclass, checked by aerec.models when the model is built (the
     # model modules need torch, which params loading must not import).
-    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    models: dict[ModelKey, dict[str, Any]] = Field(default_factory=dict)
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and check params.yaml; a bad file or key ends in one AerecError line."""
     path = Path(path)
-    if not path.is_file():
-        raise AerecError(
-            f"{path}: params file not found; run from the project root or pass --params"
-        )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise AerecError(
-            f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax"
-        ) from exc
-    if not isinstance(raw, dict):
-        raise AerecError(f"{path}: expected a mapping of sections at the top level")
+        return check_params(read_params_yaml(path))
+    except ParamsError as exc:
+        raise AerecError(f"{path}: {exc}") from exc
+
+
+def check_params(raw: dict[str, Any]) -> Params:
+    """Typed params from plain data, or ParamsError naming the first bad key.
+
+    Every number anywhere must be finite, the `models:` blocks too, which are
+    otherwise checked only when a model is built.
+    """
+    bad = _non_finite(raw)
+    if bad is not None:
+        key, value = bad
+        spelled = "-.inf" if value < 0 else ".inf" if value > 0 else ".nan"
+        raise ParamsError(f"key '{key}': {spelled} is not a finite number; give a finite value")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise AerecError(f"{path}: {_first_error(exc)}") from exc
+        raise ParamsError(describe_error(exc)) from exc
 
 
-def _first_error(exc: ValidationError) -> str:
+def _non_finite(node: Any, key: str = "") -> tuple[str, float] | None:
+    """The dotted key and value of the first infinite or NaN float under `node`."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return key, node
+    if isinstance(node, dict):
+        items = ((f"{key}.{k}" if key else str(k), v) for k, v in node.items())
+    elif isinstance(node, list):
+        items = ((f"{key}.{i}", v) for i, v in enumerate(node))
+    else:
+        return None
+    return next((bad for k, v in items if (bad := _non_finite(v, k)) is not None), None)
+
+
+def describe_error(exc: ValidationError) -> str:
     """One line naming the offending key path and what is wrong with it."""
     err = exc.errors()[0]
-    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    # pydantic marks a bad mapping key with a trailing "[key]": the path names it already.
+    key = ".".join(str(part) for part in err["loc"] if part != "[key]")
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
         return (
             f"unknown key '{key}'{more}; check the spelling against params.yaml's documented keys"
         )
-    return f"key '{key}': {err['msg']}{more}"
+    # Our own validators' messages are sentences already: drop pydantic's prefix.
+    message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
+    # A whole-model check (min below max) belongs to no single key.
+    return f"key '{key}': {message}{more}" if key else f"{message}{more}"
+
+
+def parse_scale(text: str) -> RatingScale:
+    """'MIN:MAX:STEP' (or 'MIN:MAX', step 1) as a RatingScale; bad text is one AerecError line."""
+    advice = "give MIN:MAX:STEP, e.g. 0.5:5:0.5"
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise AerecError(
+            f"--scale {text!r}: expected MIN:MAX or MIN:MAX:STEP, got {len(parts)} numbers; "
+            f"{advice}"
+        )
+    numbers = []
+    for part in parts:
+        try:
+            numbers.append(float(part))
+        except ValueError:
+            raise AerecError(f"--scale {text!r}: {part!r} is not a number; {advice}") from None
+    try:
+        return RatingScale(min=numbers[0], max=numbers[1], step=numbers[2] if numbers[2:] else 1)
+    except ValidationError as exc:
+        raise AerecError(f"--scale {text!r}: {describe_error(exc)}; {advice}") from None

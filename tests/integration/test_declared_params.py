@@ -139,6 +139,8 @@ def test_every_stage_reads_exactly_its_declared_params(
             for a in (sorted(map(str, tmp_path.glob(arg))) if "*" in arg else [arg])
         ]
         monkeypatch.setattr("sys.argv", ["aerec", *argv])
+        # As DVC does for every command it runs; foreach stages read their item there.
+        monkeypatch.setenv("DVC_STAGE", label)
         try:
             cli.main()
         except SystemExit as exc:
@@ -163,7 +165,7 @@ def test_every_stage_reads_exactly_its_declared_params(
 
 # Kept loaded across stages: the entry point and the module whose load_params
 # the test wraps. Every stage loads both, so each stage must declare both.
-_KEEP = ("aerec", "aerec.cli", "aerec.config", "aerec.errors")
+_KEEP = ("aerec", "aerec.cli", "aerec.config", "aerec.params_file", "aerec.errors")
 
 
 def _unload_aerec() -> None:
