@@ -339,11 +339,19 @@ class RuntimeConfig(StrictModel):
     is 1 by default: torch's many small ops lost 8x to OpenMP hand-offs on a
     busy 2-core machine (BENCHMARKS.md, Train). The thread count never changes
     a result (each output row is summed by one thread in one order).
+    `processes` above 1 trains data-parallel on this machine: `aerec train`
+    re-launches itself under torchrun with that many processes (one per GPU
+    on a GPU machine), restarting the group up to `max_restarts` times when
+    one dies; it is part of a run's identity (its gradients sum in another
+    order). Under a torchrun you launch yourself (several machines), the
+    group is torchrun's and `processes` is not read.
     """
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(default=0, ge=0)
     torch_threads: int = Field(default=1, ge=0)
+    processes: int = Field(default=1, ge=1, le=1024)
+    max_restarts: int = Field(default=3, ge=0)
 
 
 class Params(StrictModel):

@@ -30,8 +30,14 @@ def pick_device(name: str) -> torch.device:
 
 
 def configure(cfg: RuntimeConfig) -> torch.device:
-    """Pick the device and, on the CPU, set torch's and the sparse products' threads."""
+    """Pick the device and, on the CPU, set torch's and the sparse products' threads.
+
+    Under torchrun each process of a machine takes the GPU of its local rank.
+    """
     device = pick_device(cfg.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.torch_threads or cores())
         set_cpu_threads(cfg.threads or cores())

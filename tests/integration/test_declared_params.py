@@ -194,5 +194,6 @@ def _covers(dep: str, file: str) -> bool:
 
 
 def _runtime_knob(label: str, key: str) -> bool:
-    """runtime.threads/torch_threads: read by train, never part of its result (not declared)."""
-    return label.startswith("train@") and key in ("runtime.threads", "runtime.torch_threads")
+    """Read by train, never part of its result, so deliberately not declared there."""
+    knobs = ("runtime.threads", "runtime.torch_threads", "runtime.max_restarts")
+    return label.startswith("train@") and key in knobs

@@ -26,10 +26,11 @@ from aerec.models.base import Batch, DataSpec, RatingData, Targets
 from aerec.models.sparse import SparseRows
 from aerec.processed import TrainingData, load_processed
 from aerec.training import checkpoint as ck
-from aerec.training import loop
+from aerec.training import epochs, loop
 from aerec.training.checkpoint import load_model, read_checkpoint
 from aerec.training.loop import fit
 from aerec.training.optim import corrupter
+from aerec.training.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = ("seconds", "ratings_per_s")
@@ -334,12 +335,12 @@ def test_dense_refeeding_feeds_the_dense_output_back_as_input(data_dir: Path) ->
     run = loop._setup("deep_ae", block, cfg, data, _spec(data), torch.device("cpu"))
     calls: list[tuple[Any, torch.Tensor]] = []
     run.model.register_forward_hook(lambda m, a, out: calls.append((a[0].inputs, out.detach())))
-    progress = loop.Progress(False, 2)
+    progress = Progress(False, 2)
 
-    loop._train_epoch(run, cfg, 0, 64, progress)
+    epochs.train_epoch(run, cfg, 0, 64, progress)
     assert len(calls) == 1 and isinstance(calls[0][0], SparseRows)  # before the start epoch
     calls.clear()
-    loop._train_epoch(run, cfg, 1, 64, progress)
+    epochs.train_epoch(run, cfg, 1, 64, progress)
     assert len(calls) == 3
     (first_in, first_out), (second_in, second_out), (third_in, _) = calls
     assert isinstance(first_in, SparseRows) and first_out.shape == (30, 20)

@@ -22,13 +22,19 @@ def run(
 
     Only this model's block is read (and checked against its config
     dataclass): dvc.yaml declares exactly `models.<key>` for this stage.
+    With `runtime.processes` above 1 the command runs again under torchrun
+    (data-parallel, aerec.training.distributed) and this process ends there.
     The data is build's folder through the one reader (aerec.processed), so
     validation sees the fold-in rows of a user-holdout split.
     """
     from aerec.models import model_config
     from aerec.processed import load_processed
+    from aerec.training import distributed
     from aerec.training.loop import fit
 
+    runtime = params.runtime
+    if runtime.processes > 1 and distributed.from_env() is None:
+        distributed.relaunch(runtime.processes, runtime.max_restarts)
     key = model or params.train.model
     block = params.models.get(key, {})
     model_config(key, block)

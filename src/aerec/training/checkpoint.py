@@ -73,11 +73,14 @@ def identity(
     data: TrainingData,
     spec: DataSpec,
     device: torch.device,
+    world: int = 1,
 ) -> dict[str, Any]:
     """What makes two runs the same run: everything that changes the result, nothing else.
 
     The thread settings (runtime) are not in it; the device type is (CPU and
-    CUDA kernels sum differently), and so is autocast where it applies (CUDA).
+    CUDA kernels sum differently), and so are autocast where it applies (CUDA)
+    and the number of data-parallel processes (their gradients sum in another
+    order, their noise is drawn per process).
     """
     return {
         "model_key": key,
@@ -85,6 +88,7 @@ def identity(
         "train_config": cfg.model_dump(mode="json", exclude=_NOT_IDENTITY),
         "device": device.type,
         "amp": cfg.amp if device.type == "cuda" else "off",
+        "world": world,
         "data": data.fingerprint(),
         "spec": vars(spec).copy(),
     }

@@ -20,24 +20,28 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from aerec.config import RuntimeConfig, TrainConfig
 from aerec.errors import AerecError
 from aerec.inference import oriented, validation_scores
 from aerec.models import build_model
-from aerec.models.base import Autoencoder, Batch, DataSpec, RatingData, Targets
+from aerec.models.base import Autoencoder, DataSpec, RatingData
 from aerec.models.sparse import SparseRows
 from aerec.processed import TrainingData
 from aerec.runtime import configure
 from aerec.training import checkpoint as ck
-from aerec.training.optim import Stepper, corrupter, decay_groups, optimizer, scheduler
+from aerec.training import distributed
+from aerec.training.distributed import Group
+from aerec.training.epochs import lbfgs_epoch, train_epoch
+from aerec.training.optim import Stepper, optimizer, scheduler
 from aerec.training.progress import Progress
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -57,6 +61,10 @@ class _Run:
     sched: torch.optim.lr_scheduler.StepLR
     stepper: Stepper
     device: torch.device
+    # The model as the batches call it: DDP's wrapper in a group (it averages
+    # the gradients), the model itself otherwise.
+    forward: torch.nn.Module
+    group: Group | None
 
 
 def fit(
@@ -88,15 +96,21 @@ def fit(
     )
     model_path = out_dir / ck.MODEL_FILE
     refit_epochs = state.best_epoch if cfg.refit else None
-    if restart or not _model_is_current(model_path, ident, cfg.refit):
+    main = run.group is None or run.group.is_main
+    # Every rank decides alike (rank 0's answer), so all of them refit or none.
+    current = distributed.from_main(_model_is_current(model_path, ident, cfg.refit), run.group)
+    if restart or not current:
         # A served model of another run must not outlive a failed refit.
-        model_path.unlink(missing_ok=True)
+        if main:
+            model_path.unlink(missing_ok=True)
         weights = state.best_model
         if cfg.refit:
             weights = refit(
                 key, block, cfg, data, out_dir, state.best_epoch, runtime, restart, log, on_epoch
             )
-        ck.save_model(model_path, ident, weights, _model_info(state, run, data, refit_epochs))
+        if main:
+            ck.save_model(model_path, ident, weights, _model_info(state, run, data, refit_epochs))
+    distributed.barrier(run.group)
     return {
         "model": key,
         "device": str(run.device),
@@ -137,11 +151,13 @@ def refit(
     merged = dataclasses.replace(data, train=merged_train, val=no_val, val_inputs=merged_train)
     again = cfg.model_copy(update={"epochs": epochs, "patience": 0, "refit": False})
     work = out_dir / ck.REFIT_DIR
-    state, _, _, _ = _train(
+    state, run, _, _ = _train(
         key, block, again, merged, work, runtime, restart, True, log, on_epoch, "refit "
     )
     weights = state.best_model
-    shutil.rmtree(work)
+    distributed.barrier(run.group)
+    if run.group is None or run.group.is_main:
+        shutil.rmtree(work)
     assert weights is not None  # at least one epoch ran
     return weights
 
@@ -189,6 +205,9 @@ def _train(
     """The epoch loop of one run in `out_dir`: its final state, setup, identity, resume epoch."""
     ckpt_path, history_path = out_dir / ck.CHECKPOINT_FILE, out_dir / ck.HISTORY_FILE
     device = configure(runtime or RuntimeConfig())
+    group = distributed.from_env()
+    if group is not None:
+        distributed.start(group, device)
     spec = DataSpec(
         *data.train.shape,
         data.user_side.shape[1],
@@ -196,9 +215,12 @@ def _train(
         data.rating_min,
         data.rating_max,
     )
-    ident = ck.identity(key, block, cfg, data, spec, device)
+    ident = ck.identity(key, block, cfg, data, spec, device, group.world if group else 1)
     _seed_everything(cfg.seed)
-    run = _setup(key, block, cfg, data, spec, device)
+    run = _setup(key, block, cfg, data, spec, device, group)
+    if group is not None:
+        # Same initial weights on every rank (above); each rank its own noise stream.
+        _seed_everything(cfg.seed + group.rank)
     state = ck.RunState()
     resumed_from = None
     if ckpt_path.exists() and not restart:
@@ -214,18 +236,21 @@ def _train(
             resumed_from = state.epoch
     full = cfg.optimizer == "lbfgs" or _full_batch(cfg, device, run.model)
     batch_rows = len(run.rows) if full else cfg.batch_size
-    with Progress(log, cfg.epochs) as progress:
+    main = group is None or group.is_main
+    with Progress(log and main, cfg.epochs) as progress:
         while not state.done:
             epoch = state.epoch
             progress.start_epoch(epoch, math.ceil(len(run.rows) / batch_rows))
             t0 = time.perf_counter()
             if cfg.optimizer == "lbfgs":
-                train_loss = _lbfgs_epoch(run, cfg, progress)
+                train_loss = lbfgs_epoch(run, cfg, progress)
             else:
-                train_loss = _train_epoch(run, cfg, epoch, batch_rows, progress)
+                train_loss = train_epoch(run, cfg, epoch, batch_rows, progress)
             seconds = time.perf_counter() - t0
             run.sched.step()
-            rmse, recall = validation_scores(run.model, run.val_data, run.val)
+            # Rank 0 validates; every rank takes its scores, so all stop at the same epoch.
+            scores = validation_scores(run.model, run.val_data, run.val) if main else None
+            rmse, recall = distributed.from_main(scores, group)
             _check_finite(f"{label}epoch {epoch + 1}", train_loss, rmse, cfg, state)
             score = _selection_score(run.model, rmse, recall)
             state.epoch = epoch + 1
@@ -246,12 +271,15 @@ def _train(
                 "ratings_per_s": data.train.nnz / max(seconds, 1e-9),
             }
             state.history.append(row)
-            ck.save_checkpoint(ckpt_path, ident, state, _resume_state(run))
-            ck.write_history(history_path, state.history)
+            resume = _resume_state(run)
+            if main:
+                ck.save_checkpoint(ckpt_path, ident, state, resume)
+                ck.write_history(history_path, state.history)
+            distributed.barrier(group)
             progress.end_epoch(row)
             if on_epoch is not None:
                 on_epoch(row)
-    if not history_path.exists():
+    if main and not history_path.exists():
         ck.write_history(history_path, state.history)
     return state, run, ident, resumed_from
 
@@ -263,8 +291,9 @@ def _setup(
     data: TrainingData,
     spec: DataSpec,
     device: torch.device,
+    group: Group | None = None,
 ) -> _Run:
-    """Model, data on the device, optimizer and schedule of one run."""
+    """Model, data on the device, optimizer and schedule of one run (in a group: DDP)."""
     model = build_model(key, block, spec).to(device)
     model.check_loss(cfg.loss, key, data.train)
     if cfg.optimizer == "lbfgs" and model.refeed_steps(10**9):
@@ -284,7 +313,17 @@ def _setup(
     opt = optimizer(model, cfg, norm_total)
     sched = scheduler(opt, cfg)
     stepper = Stepper(model, opt, cfg.amp, device)
-    return _Run(model, rating, val_data, val, rows, norm_total, opt, sched, stepper, device)
+    forward: torch.nn.Module = model
+    if group is not None:
+        if cfg.optimizer == "lbfgs":
+            raise AerecError(
+                "train.optimizer: lbfgs takes full-batch steps with line searches and does not "
+                "run data-parallel; use adam or sgd, or train in one process"
+            )
+        forward = DistributedDataParallel(model, device_ids=_device_ids(device))
+    return _Run(
+        model, rating, val_data, val, rows, norm_total, opt, sched, stepper, device, forward, group
+    )
 
 
 def _check_finite(
@@ -327,92 +366,14 @@ def _full_batch(cfg: TrainConfig, device: torch.device, model: Autoencoder) -> b
     return model.n_rows * model.n_cols * 4 <= free // 8
 
 
-def _batches(rows: np.ndarray, size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
-    # The order depends only on (seed, epoch): a resumed epoch sees the same batches.
-    order = np.random.default_rng([seed, epoch]).permutation(rows)
-    for start in range(0, len(order), size):
-        yield order[start : start + size]
-
-
-def _train_epoch(
-    run: _Run, cfg: TrainConfig, epoch: int, batch_rows: int, progress: Progress
-) -> float:
-    model, data, stepper = run.model, run.rating, run.stepper
-    model.train()
-    corrupt = corrupter(cfg.noise, cfg.noise_level)
-    refeeds = model.refeed_steps(epoch)
-    total, count = torch.zeros((), device=data.device), 0
-    for chunk in _batches(run.rows, batch_rows, cfg.seed, epoch):
-        batch = model.make_batch(data, torch.from_numpy(chunk).to(data.device), corrupt)
-        with stepper.autocast():
-            if refeeds:
-                # Re-feeding needs f(x) for every column: dense output, then gather.
-                dense = model(batch, Targets())
-                obs = batch.observed
-                pred = dense[obs.row_ids(), obs.indices]
-            else:
-                pred = model(batch, Targets(pattern=batch.observed))
-            objective = model.objective(batch, pred.float(), cfg.loss)
-        stepper.step(objective.loss)
-        if refeeds:
-            _refeed(model, batch, dense.detach().float(), refeeds, stepper)
-        total = total + objective.data_term * objective.weight
-        count += objective.weight
-        progress.advance()
-    return float(total) / max(1, count)
-
-
-def _lbfgs_epoch(run: _Run, cfg: TrainConfig, progress: Progress) -> float:
-    """One L-BFGS step over every row: the exact objective, L2 terms included, in fp32.
-
-    Noise (if any) is drawn once per epoch, so the objective holds still
-    during the step's line searches.
-    """
-    model, data = run.model, run.rating
-    model.train()
-    corrupt = corrupter(cfg.noise, cfg.noise_level)
-    batch = model.make_batch(data, torch.from_numpy(run.rows).to(data.device), corrupt)
-    groups = [g for g in decay_groups(model, cfg, run.norm_total) if g["weight_decay"]]
-    reported: list[torch.Tensor] = []
-
-    def closure() -> torch.Tensor:
-        run.opt.zero_grad(set_to_none=True)
-        pred = model(batch, Targets(pattern=batch.observed))
-        objective = model.objective(batch, pred.float(), cfg.loss)
-        loss = objective.loss
-        for group in groups:  # weight decay wd is the gradient of wd/2 ||p||^2
-            for param in group["params"]:
-                loss = loss + group["weight_decay"] / 2 * param.pow(2).sum()
-        loss.backward()
-        reported.append(objective.data_term)
-        return loss
-
-    run.opt.step(closure)  # type: ignore[arg-type]
-    model.after_step()
-    progress.advance()
-    return float(reported[-1])
-
-
-def _refeed(
-    model: Autoencoder, batch: Batch, output: torch.Tensor, steps: int, stepper: Stepper
-) -> None:
-    """Dense re-feeding (Kuchaiev and Ginsburg): f(x) is a new input with target f(x)."""
-    for _ in range(steps):
-        refed = Batch(batch.rows, output, None, batch.observed, batch.data)
-        with stepper.autocast():
-            out = model(refed, Targets()).float()
-            loss = (out - output).pow(2).mean()
-        stepper.step(loss)
-        output = out.detach()
-
-
 def _resume_state(run: _Run) -> dict[str, Any]:
     return {
         "model": ck.clone_state(run.model),
         "optimizer": run.opt.state_dict(),
         "scheduler": run.sched.state_dict(),
         "scaler": run.stepper.scaler.state_dict(),
-        "rng": ck.rng_state(run.device),
+        # Every rank's RNG (one entry outside a group), so each resumes its own stream.
+        "rng": distributed.gather(ck.rng_state(run.device), run.group),
     }
 
 
@@ -423,7 +384,8 @@ def _restore(saved: dict[str, Any], run: _Run) -> ck.RunState:
     run.sched.load_state_dict(resume["scheduler"])
     if resume["scaler"]:
         run.stepper.scaler.load_state_dict(resume["scaler"])
-    ck.set_rng_state(resume["rng"], run.device)
+    rank = run.group.rank if run.group else 0
+    ck.set_rng_state(resume["rng"][rank], run.device)
     return ck.RunState(
         epoch=saved["epoch"],
         best_score=saved["best_score"],
@@ -433,3 +395,7 @@ def _restore(saved: dict[str, Any], run: _Run) -> ck.RunState:
         best_model=saved["best_state"],
         history=list(saved["history"]),
     )
+
+
+def _device_ids(device: torch.device) -> list[int] | None:
+    return [device.index or 0] if device.type == "cuda" else None
