@@ -7,15 +7,13 @@ that need them, so `aerec --help` stays fast. Errors a user can cause
 
 from __future__ import annotations
 
-import os
-import re
 import sys
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import typer
 
+from aerec import cli_support as support
 from aerec.errors import AerecError
 
 _FROM_STAGE_HELP = (
@@ -61,8 +59,8 @@ def fetch(
     else:
         state = "written" if summary.get("generated") else "already present, verified"
     Console().print(
-        f"[bold]{_text(summary['dataset'])}[/] ({summary['source']}): {state} -> "
-        f"{_text(summary['dir'])} ({len(summary['files'])} files)"
+        f"[bold]{support.text(summary['dataset'])}[/] ({summary['source']}): {state} -> "
+        f"{support.text(summary['dir'])} ({len(summary['files'])} files)"
     )
 
 
@@ -70,20 +68,28 @@ def fetch(
 def build(
     ingest_dir: str = typer.Argument(..., help="Ingest output folder (ratings.parquet, ...)."),
     out: str = typer.Option("data/processed", help="Output folder for maps, matrices, stats."),
+    validation: str = typer.Option(
+        None, help="validate's summary.json of these data (default reports/validation/<dataset>)."
+    ),
     params: str = typer.Option("params.yaml", help="Params file (reads dataset.scale, build)."),
 ) -> None:
-    """Build id maps, split CSR matrices, side-info matrices and baselines."""
+    """Build id maps, split CSR matrices, side-info matrices and baselines of validated data."""
     from rich.console import Console
 
     from aerec.config import load_params
+    from aerec.gate import require_validated
     from aerec.stages import build as stage
+    from aerec.stages.validate import SUMMARY_FILE
 
-    summary = stage.run(Path(ingest_dir), Path(out), load_params(params))
+    cfg = load_params(params)
+    default = Path("reports/validation") / cfg.dataset.name / SUMMARY_FILE
+    require_validated(Path(ingest_dir), Path(validation) if validation else default)
+    summary = stage.run(Path(ingest_dir), Path(out), cfg)
     rmse = ", ".join(f"{name} {value:.4f}" for name, value in summary["rmse"].items())
     Console().print(
         f"[bold]build[/] ({summary['split']}): {summary['users']} users x {summary['items']} "
         f"items; train {summary['train']}, val {summary['val']}, test {summary['test']} "
-        f"-> {_text(out)}\n  cold users val/test: {summary['cold_users']['val']}/"
+        f"-> {support.text(out)}\n  cold users val/test: {summary['cold_users']['val']}/"
         f"{summary['cold_users']['test']}; baseline test RMSE: {rmse}"
     )
 
@@ -107,15 +113,16 @@ def validate(
     from aerec.stages import validate as stage
 
     cfg = load_params(params)
-    folder = _folder(out, out_root, ("--out", "--out-root"), lambda: cfg.dataset.name)
+    folder = support.folder(out, out_root, ("--out", "--out-root"), lambda: cfg.dataset.name)
     summary = stage.run(Path(ingest_dir), folder, cfg)
     counts, expectations = summary["counts"], summary["expectations"]
     warnings = escape(", ".join(summary["warnings"]))
     warned = f"; [yellow]warnings: {warnings}[/]" if warnings else ""
     Console().print(
-        f"[bold]validate[/] {_text(summary['dataset'])}: [green]passed[/] "
+        f"[bold]validate[/] {support.text(summary['dataset'])}: [green]passed[/] "
         f"{expectations['passed']}/{expectations['total']} expectations on "
-        f"{counts['ratings']:,} ratings{warned}\n  report: {_text(folder / summary['report'])}"
+        f"{counts['ratings']:,} ratings{warned}\n"
+        f"  report: {support.text(folder / summary['report'])}"
     )
 
 
@@ -144,8 +151,10 @@ def train(
     from aerec.stages import train as stage
 
     cfg = load_params(params)
-    model = _model_option(model, model_from_stage, "train")
-    folder = _folder(out, out_root, ("--out", "--out-root"), lambda: model or cfg.train.model)
+    model = support.model_option(model, model_from_stage, "train")
+    folder = support.folder(
+        out, out_root, ("--out", "--out-root"), lambda: model or cfg.train.model
+    )
     summary = stage.run(
         Path(data),
         folder,
@@ -165,9 +174,9 @@ def train(
     if summary["refit_epochs"]:
         resumed_note += f"; refit on train + validation for {summary['refit_epochs']} epochs"
     Console().print(
-        f"[bold]train[/] {_text(summary['model'])} on {summary['device']}: "
+        f"[bold]train[/] {support.text(summary['model'])} on {summary['device']}: "
         f"{summary['epochs']} epochs, best epoch {summary['best_epoch']} ({score}){resumed_note}"
-        f"\n  model: {_text(summary['model_file'])}"
+        f"\n  model: {support.text(summary['model_file'])}"
     )
 
 
@@ -196,21 +205,21 @@ def evaluate(
     from aerec.stages import evaluate as stage
 
     cfg = load_params(params)
-    model = _model_option(model, model_from_stage, "evaluate")
-    key = partial(_required_key, model)
-    model_folder = _folder(model_dir, model_root, ("--model-dir", "--model-root"), key)
-    out_folder = _folder(out, out_root, ("--out", "--out-root"), key)
+    model = support.model_option(model, model_from_stage, "evaluate")
+    key = partial(support.required_key, model)
+    model_folder = support.folder(model_dir, model_root, ("--model-dir", "--model-root"), key)
+    out_folder = support.folder(out, out_root, ("--out", "--out-root"), key)
     report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
     summary = stage.run(Path(data), model_folder, out_folder, cfg, report)
     rmse = ", ".join(
-        f"{_text(name)} {'n/a' if value is None else f'{value:.4f}'}"
+        f"{support.text(name)} {'n/a' if value is None else f'{value:.4f}'}"
         for name, value in summary["rmse"].items()
     )
     ndcg = next(k for k in summary if k.startswith("ndcg@"))
     Console().print(
-        f"[bold]evaluate[/] {_text(summary['model'])}: {summary['test_ratings']:,} test "
+        f"[bold]evaluate[/] {support.text(summary['model'])}: {summary['test_ratings']:,} test "
         f"ratings; RMSE {rmse}; {ndcg} {summary[ndcg] or 0:.4f}"
-        f"\n  report: {_text(out_folder / 'index.html')}"
+        f"\n  report: {support.text(out_folder / 'index.html')}"
     )
 
 
@@ -243,8 +252,8 @@ def compare(
     report = Path(validation or f"reports/validation/{cfg.dataset.name}/index.html")
     summary = stage.write_overview(dirs, Path(out), cfg, report)
     Console().print(
-        f"[bold]compare[/] {_text(', '.join(summary['models']))} and the baselines "
-        f"-> {_text(summary['out'])}"
+        f"[bold]compare[/] {support.text(', '.join(summary['models']))} and the baselines "
+        f"-> {support.text(summary['out'])}"
     )
 
 
@@ -277,19 +286,22 @@ def recommend(
     console = Console()
     if all_users:
         summary = stage.run_all(recommender, n, Path(out), progress=console.is_terminal)
-        console.print(f"[bold]recommend[/] {summary['users']:,} users -> {_text(summary['out'])}")
+        console.print(
+            f"[bold]recommend[/] {summary['users']:,} users -> {support.text(summary['out'])}"
+        )
         return
     start = time.perf_counter()
     frame, note = recommender.for_user(user, n)
     seconds = time.perf_counter() - start
     if note:
-        console.print(f"[yellow]{_text(note)}[/]")
+        console.print(f"[yellow]{support.text(note)}[/]")
     # Ids and titles come from the user's data: cells and title are text, not markup.
-    table = Table(title=f"top {n} for user {_text(user)} ({_text(folder.name)}, {seconds:.2f} s)")
+    where = f"{support.text(folder.name)}, {seconds:.2f} s"
+    table = Table(title=f"top {n} for user {support.text(user)} ({where})")
     for column in frame.columns[1:]:
-        table.add_column(_text(column), justify="right" if column != "title" else "left")
+        table.add_column(support.text(column), justify="right" if column != "title" else "left")
     for row in frame.iter_rows():
-        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else _text(v) for v in row[1:]])
+        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else support.text(v) for v in row[1:]])
     console.print(table)
 
 
@@ -348,7 +360,7 @@ def ingest(
         columns=stage.parse_columns(columns) if columns else None,
     )
     # render() writes the folder into markup: hand it the escaped text.
-    Console().print(stage.render(summary, _text(out)))
+    Console().print(stage.render(summary, support.text(out)))
 
 
 @app.command()
@@ -383,9 +395,9 @@ def report(
             shown.add(name)
             rating, ranking = row.get("rating", {}), row.get("ranking", {})
             table.add_row(
-                _text(name),
+                support.text(name),
                 *(
-                    _fmt(v)
+                    support.fmt(v)
                     for v in (
                         rating.get("rmse"),
                         rating.get("mae"),
@@ -397,77 +409,8 @@ def report(
     console = Console()
     console.print(table)
     dataset = load_params(params).dataset.name
-    console.print(f"validation report: reports/validation/{_text(dataset)}/index.html")
-    console.print(f"evaluation report: {_text(root / 'index.html')}")
-
-
-def _model_option(model: str | None, from_stage: bool, stage: str) -> str | None:
-    """The model key: --model, or the item of the DVC foreach stage running us; checked."""
-    if from_stage:
-        if model is not None:
-            raise AerecError("give --model KEY or --model-from-stage, not both")
-        return _stage_item(stage)
-    return None if model is None else _checked_key(model, "--model")
-
-
-def _stage_item(stage: str) -> str:
-    """The model key of the DVC stage now running, `<stage>@<key>` in $DVC_STAGE.
-
-    DVC sets $DVC_STAGE for every command it runs. Taking the foreach item from
-    there, not from `${item}` in the command line, keeps it away from the shell.
-    """
-    addressing = os.environ.get("DVC_STAGE")
-    if addressing is None:
-        raise AerecError(
-            "--model-from-stage: $DVC_STAGE is not set (only `dvc repro` sets it); "
-            "give --model KEY instead"
-        )
-    # A stage in another folder's dvc.yaml is addressed `<path>/dvc.yaml:<stage>@<key>`.
-    match = re.fullmatch(rf"(?:[^@]*dvc\.yaml:)?{stage}@(.*)", addressing, re.DOTALL)
-    if match is None:
-        raise AerecError(
-            f"--model-from-stage: $DVC_STAGE {addressing!r} is not a stage {stage}@<model key>"
-        )
-    return _checked_key(match.group(1), f"$DVC_STAGE {addressing!r}")
-
-
-def _checked_key(key: str, where: str) -> str:
-    from aerec.config import check_model_key
-
-    try:
-        return check_model_key(key)
-    except ValueError as exc:
-        raise AerecError(f"{where}: {exc}") from None
-
-
-def _required_key(model: str | None) -> str:
-    if model is None:
-        raise AerecError("a folder root needs the model key: give --model KEY")
-    return model
-
-
-def _folder(
-    path: str | None, root: str | None, options: tuple[str, str], name: Callable[[], str]
-) -> Path:
-    """`path`, or `root/<name()>` (name asked for only then); exactly one of the two."""
-    if (path is None) == (root is None):
-        raise AerecError(f"give exactly one of {options[0]} or {options[1]}")
-    return Path(path) if path is not None else Path(root) / name()
-
-
-def _text(value: object) -> str:
-    """`value` as rich markup that shows it verbatim.
-
-    Paths, ids, titles and names come from the user: rich would read `[red]`
-    in them as a style and crash on a stray `[/x]`.
-    """
-    from rich.markup import escape
-
-    return escape(str(value))
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+    console.print(f"validation report: reports/validation/{support.text(dataset)}/index.html")
+    console.print(f"evaluation report: {support.text(root / 'index.html')}")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from aerec import validation
 from aerec.config import Params
 from aerec.errors import AerecError
+from aerec.gate import ingest_digest
 from aerec.io import write_json, write_text
 from aerec.validation import PER_ITEM, PER_USER, Validation
 from aerec.validation_report import render
@@ -38,6 +39,7 @@ def run(ingest_dir: Path, out_dir: Path, params: Params, now: int | None = None)
     ingest_dir, out_dir = Path(ingest_dir), Path(out_dir)
     result = validation.validate(ingest_dir, params.dataset, params.validate_, now)
     summary = summarize(result, params.dataset.name)
+    summary["input_sha256"] = ingest_digest(ingest_dir)
     write_json(
         {"great_expectations_version": gx.__version__, "suites": result.gx_results},
         out_dir / RESULT_FILE,
