@@ -70,8 +70,9 @@ def test_build_refuses_after_a_failed_validation(interim: Path, tmp_path: Path) 
         validate.run(interim, tmp_path / "report", strict)
     summary = tmp_path / "report" / "summary.json"
     assert _build(interim, tmp_path, _params(tmp_path), summary) == [
-        f"aerec: error: {interim}: validation failed (min_ratings[profile.n_ratings]); build refuses unvalidated "
-        f"data: fix the data or validate.* in params.yaml, see {tmp_path / 'report' / 'index.html'}"
+        f"aerec: error: {interim}: validation failed (min_ratings[profile.n_ratings]); "
+        "build refuses unvalidated data: fix the data or validate.* in params.yaml, "
+        f"see {tmp_path / 'report' / 'index.html'}"
     ]
     assert not (tmp_path / "processed").exists()
 
