@@ -77,9 +77,8 @@ def build(
     from rich.console import Console
 
     from aerec.config import load_params
-    from aerec.gate import require_validated
+    from aerec.gate import SUMMARY_FILE, require_validated
     from aerec.stages import build as stage
-    from aerec.stages.validate import SUMMARY_FILE
 
     cfg = load_params(params)
     default = Path("reports/validation") / cfg.dataset.name / SUMMARY_FILE

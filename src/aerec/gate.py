@@ -17,6 +17,8 @@ from aerec.errors import AerecError
 from aerec.schema import RATINGS_FILE
 
 _CHUNK = 1 << 20
+# validate's machine summary, in its report folder; build reads it.
+SUMMARY_FILE = "summary.json"
 
 
 def ingest_digest(ingest_dir: Path) -> str:

@@ -1,4 +1,8 @@
-"""Atomic file output: write to a temporary sibling, then rename over the target."""
+"""Atomic output: write to a temporary sibling, then rename over the target.
+
+Files (`atomic_path`) and whole stage folders (`atomic_folder`) alike: after a
+kill a reader sees the old version or the new one, never a mix.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from aerec.errors import AerecError
 
 _ZSTD_LEVEL = 1
 
@@ -36,6 +43,78 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# The mark a stage leaves in the folder it wrote whole; only such a folder is replaced.
+OUTPUT_MARK = ".aerec-output"
+
+
+@contextlib.contextmanager
+def atomic_folder(path: Path, stage: str) -> Iterator[Path]:
+    """Yield a new empty folder beside `path`; on success it replaces `path` whole.
+
+    An exception or a kill leaves `path` as it was: all-old, or (after the
+    swap) all-new. What killed runs left beside it (`.NAME.*.tmp`) is removed
+    first; a kill between the swap's two renames left the old folder aside,
+    and it is put back. An existing `path` is replaced only when it is empty
+    or `stage` wrote it (its OUTPUT_MARK says so): a folder of the user's is
+    never deleted.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise AerecError(f"{path.parent}: not a folder; pick another --out") from None
+    _clean_leftovers(path)
+    _check_replaceable(path, stage)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        (tmp / OUTPUT_MARK).write_text(f"{stage}\n")
+        tmp.chmod(0o777 & ~_umask())
+        _swap(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_replaceable(path: Path, stage: str) -> None:
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise AerecError(f"{path}: a file where an output folder belongs; remove it or pick --out")
+    mark = path / OUTPUT_MARK
+    if (mark.is_file() and mark.read_text().strip() == stage) or not any(path.iterdir()):
+        return
+    raise AerecError(
+        f"{path}: holds files {stage} did not write, and {stage} replaces its output folder "
+        "whole; pick an empty or new --out (or remove the folder)"
+    )
+
+
+def _aside(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old.tmp")
+
+
+def _swap(new: Path, path: Path) -> None:
+    """Put folder `new` where `path` is, moving the old one aside and then deleting it."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    aside = _aside(path)
+    os.replace(path, aside)
+    os.replace(new, path)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _clean_leftovers(path: Path) -> None:
+    aside = _aside(path)
+    if aside.is_dir() and not path.exists():
+        os.replace(aside, path)
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _umask() -> int:

@@ -100,6 +100,7 @@ def test_stage_writes_metrics_predictions_embeddings_plots_and_page(
 ) -> None:
     out, summary = evaluated
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        ".aerec-output",
         "buckets.json",
         "embeddings.parquet",
         "index.html",

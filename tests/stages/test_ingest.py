@@ -104,6 +104,7 @@ def test_rerun_without_side_files_removes_stale_side_tables(tmp_path: Path) -> N
     assert (out / "users.parquet").is_file()
     run("movielens", [_movielens(tmp_path / "b", side=False)], out)
     assert sorted(p.name for p in out.iterdir()) == [
+        ".aerec-output",
         "ratings.parquet",
         "rejects.parquet",
         "summary.json",

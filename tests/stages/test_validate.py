@@ -78,7 +78,12 @@ def broken(tmp_path: Path) -> Path:
 def test_clean_run_writes_report_result_and_summary(tmp_path: Path) -> None:
     out = tmp_path / "reports" / "validation" / "ml-100k"
     summary = run(ingest(tmp_path, ratings()), out, PARAMS, now=NOW)
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "result.json", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".aerec-output",
+        "index.html",
+        "result.json",
+        "summary.json",
+    ]
     assert json.loads((out / "summary.json").read_text()) == summary
     assert summary["passed"] is True
     assert (summary["errors"], summary["warnings"]) == ([], [])

@@ -22,7 +22,7 @@ from aerec import schema as s
 from aerec.baselines import fit_baselines, save_baselines, score
 from aerec.config import BuildConfig, Params
 from aerec.errors import AerecError
-from aerec.io import write_json, write_parquet
+from aerec.io import atomic_folder, write_json, write_parquet
 from aerec.matrix import (
     Interactions,
     compact,
@@ -42,11 +42,16 @@ _HOLDOUT_INPUT_OF = {"val": "val_foldin", "test": "test_foldin"}
 def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     """Build the processed dataset from `ingest_dir` into `out_dir`; return a summary.
 
+    `out_dir` is replaced whole, or not at all (a kill leaves the old build).
     The summary's `seconds` splits the time into load, filter, split, write
     (maps, matrices, side info) and baselines (fit and score).
     """
+    with atomic_folder(Path(out_dir), "build") as tmp:
+        return _build(Path(ingest_dir), tmp, params)
+
+
+def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     cfg = params.build
-    ingest_dir, out_dir = Path(ingest_dir), Path(out_dir)
     seconds: dict[str, float] = {}
     lap = _lap_clock(seconds)
     temporal = cfg.split.method == "temporal"

@@ -32,7 +32,7 @@ from aerec.evaluation_report import (
     REPORT_FILE,
     relative_href,
 )
-from aerec.io import write_json, write_parquet, write_text
+from aerec.io import atomic_folder, write_json, write_parquet, write_text
 from aerec.processed import Processed, id_arrays, load_processed
 from aerec.scoring import Scorer, entries, load_baseline_scorers, user_batches
 
@@ -138,12 +138,13 @@ def run(
         "baselines": {name: evaluate_scorer(b, processed, cfg)[0] for name, b in baselines.items()},
     }
     headline, buckets = split_buckets(results)
-    write_json(headline, out_dir / METRICS_FILE)
-    write_json(buckets, out_dir / BUCKETS_FILE)
-    write_parquet(predictions_frame(processed, pred), out_dir / PREDICTIONS_FILE)
-    write_parquet(embeddings_frame(processed, *scorer.codes()), out_dir / EMBEDDINGS_FILE)
-    plots = write_plots(results, processed, pred, model_dir, out_dir / PLOTS_DIR, model_dir.name)
-    write_model_page(model_dir.name, results, plots, out_dir, params, validation_report)
+    with atomic_folder(out_dir, "evaluate") as tmp:
+        write_json(headline, tmp / METRICS_FILE)
+        write_json(buckets, tmp / BUCKETS_FILE)
+        write_parquet(predictions_frame(processed, pred), tmp / PREDICTIONS_FILE)
+        write_parquet(embeddings_frame(processed, *scorer.codes()), tmp / EMBEDDINGS_FILE)
+        plots = write_plots(results, processed, pred, model_dir, tmp / PLOTS_DIR, model_dir.name)
+        write_model_page(model_dir.name, results, plots, tmp, params, validation_report)
     return {
         "model": model_dir.name,
         "test_ratings": model_metrics["rating"]["n"],

@@ -21,7 +21,7 @@ import polars as pl
 from aerec import schema as s
 from aerec.config import RatingScale
 from aerec.errors import AerecError
-from aerec.io import write_json, write_parquet
+from aerec.io import atomic_folder, write_json, write_parquet
 from aerec.readers import get_format, get_reader
 from aerec.readers.base import ReadResult
 
@@ -52,7 +52,8 @@ def run(
     check_inputs(inputs, spec.help)
     result = _read(fmt, inputs, scale, columns)
     summary = summarize(fmt, inputs, scale, result)
-    _write(result, summary, Path(out_dir))
+    with atomic_folder(Path(out_dir), "ingest") as tmp:
+        _write(result, summary, tmp)
     return summary
 
 

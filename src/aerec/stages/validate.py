@@ -16,14 +16,13 @@ from typing import Any
 from aerec import validation
 from aerec.config import Params
 from aerec.errors import AerecError
-from aerec.gate import ingest_digest
-from aerec.io import write_json, write_text
+from aerec.gate import SUMMARY_FILE, ingest_digest
+from aerec.io import atomic_folder, write_json, write_text
 from aerec.validation import PER_ITEM, PER_USER, Validation
 from aerec.validation_report import render
 
 REPORT_FILE = "index.html"
 RESULT_FILE = "result.json"
-SUMMARY_FILE = "summary.json"
 
 
 def run(ingest_dir: Path, out_dir: Path, params: Params, now: int | None = None) -> dict[str, Any]:
@@ -40,14 +39,14 @@ def run(ingest_dir: Path, out_dir: Path, params: Params, now: int | None = None)
     result = validation.validate(ingest_dir, params.dataset, params.validate_, now)
     summary = summarize(result, params.dataset.name)
     summary["input_sha256"] = ingest_digest(ingest_dir)
-    write_json(
-        {"great_expectations_version": gx.__version__, "suites": result.gx_results},
-        out_dir / RESULT_FILE,
-    )
-    write_json(summary, out_dir / SUMMARY_FILE)
-    report = out_dir / REPORT_FILE
     dataset = params.dataset
-    write_text(render(result, dataset.name, dataset.scale, str(ingest_dir), gx.__version__), report)
+    page = render(result, dataset.name, dataset.scale, str(ingest_dir), gx.__version__)
+    with atomic_folder(out_dir, "validate") as tmp:
+        suites = {"great_expectations_version": gx.__version__, "suites": result.gx_results}
+        write_json(suites, tmp / RESULT_FILE)
+        write_json(summary, tmp / SUMMARY_FILE)
+        write_text(page, tmp / REPORT_FILE)
+    report = out_dir / REPORT_FILE
     if result.errors:
         names = ", ".join(o.label for o in result.errors)
         raise AerecError(
