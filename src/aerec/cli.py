@@ -53,6 +53,8 @@ def fetch(
         from aerec.config import load_params
 
         name = load_params(params).dataset.name
+    if Path(out).exists() and not Path(out).is_dir():
+        raise AerecError(f"--out {out}: a file where the raw data folder belongs; pick a folder")
     summary = datasets.fetch(name, Path(out), source=source, base_url=url, progress=True)
     if summary["downloaded"]:
         state = "downloaded and verified"
@@ -370,12 +372,11 @@ def report(
     params: str = typer.Option("params.yaml", help="Params file (reads dataset.name)."),
 ) -> None:
     """Print the test metrics of every evaluated model and baseline, and the report paths."""
-    import json
-
     from rich.console import Console
     from rich.table import Table
 
     from aerec.config import load_params
+    from aerec.stages.compare import read_json
 
     root = Path(evaluations)
     found = sorted(root.glob("models/*/metrics.json"))
@@ -386,7 +387,7 @@ def report(
         table.add_column(column, justify="left" if column == "model" else "right")
     shown: set[str] = set()
     for path in found:
-        metrics = json.loads(path.read_text())
+        metrics = read_json(path)
         rows = {path.parent.name: metrics["model"], **metrics.get("baselines", {})}
         for name, row in rows.items():
             if name in shown:

@@ -37,9 +37,9 @@ def write_overview(
         path = Path(directory) / METRICS_FILE
         if not path.is_file():
             raise AerecError(f"{path}: not found; run `aerec evaluate` for that model first")
-        headline = _read_json(path)
+        headline = read_json(path)
         buckets_path = Path(directory) / BUCKETS_FILE
-        buckets = _read_json(buckets_path) if buckets_path.is_file() else {}
+        buckets = read_json(buckets_path) if buckets_path.is_file() else {}
         results = merge_buckets(headline, buckets)
         plot_paths = {
             title: Path(directory) / PLOTS_DIR / name
@@ -63,7 +63,7 @@ def merge_buckets(headline: dict[str, Any], buckets: dict[str, Any]) -> dict[str
     }
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     """An evaluation JSON file as a dict; a damaged one is one AerecError."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
