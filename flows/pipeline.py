@@ -8,51 +8,34 @@ remote, and a commit of the run's versions on a `runs` branch.
 
 from __future__ import annotations
 
-import fcntl
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.workspace import PipelineError, workspace_slot
 from tasks.dvc import pipeline_stages, push_outputs, read_metrics, repro_stage
 from tasks.record import publish_metrics, publish_validation, record_run
-
-
-class PipelineError(RuntimeError):
-    """A stage failed; the message says which and why."""
-
-
-@contextmanager
-def workspace_lock(workspace: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the workspace: DVC must never run twice in one."""
-    lock_path = workspace / ".dvc" / "tmp" / "aerec-pipeline.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise PipelineError(f"another aerec pipeline run holds {lock_path}") from exc
-        yield
 
 
 @flow(name="aerec-pipeline", log_prints=True)
 def pipeline(workspace: str = ".", push: bool = True, record_branch: str = "runs") -> dict:
     """Run every stage of dvc.yaml in order, publish reports, push, record the run."""
     root = Path(workspace).resolve()
-    with workspace_lock(root):
+    with workspace_slot(root):
         stages = pipeline_stages(root)
         for stage in stages:
             try:
                 repro_stage(stage, root)
             except RuntimeError as exc:
+                if stage == "validate":
+                    _publish_validation(root)  # the report is what the user needs now
                 raise PipelineError(_stage_failure(stage, exc, root)) from None
         _publish_validation(root)
         metrics = read_metrics(root)
         publish_metrics(metrics)
         pushed = push_outputs(root) if push else False
-        commit = record_run(root, sorted(metrics), record_branch)
+        commit = record_run(root, metrics, record_branch)
     return {"stages": stages, "metrics": metrics, "pushed": pushed, "recorded": commit}
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from flows.pipeline import workspace_lock
+from flows.workspace import workspace_slot
 from tasks.dvc import run_dvc
 from tasks.overrides import grid_overrides
-from tasks.record import flatten
+from tasks.record import flatten, sweep_rows
 
 
 @task(task_run_name="dvc exp run {overrides}")
@@ -55,9 +55,10 @@ def sweep(grid: dict[str, list[str | int | float | bool]], workspace: str = ".")
     """
     root = Path(workspace).resolve()
     points = grid_overrides(grid, root / "params.yaml")
-    with workspace_lock(root):
+    with workspace_slot(root):
         for overrides in points:
             run_experiment(overrides, root)
         rows = experiment_table(root)
-    create_table_artifact(key="aerec-sweep", table=rows, description=f"grid: {grid}")
+    table = sweep_rows(rows, list(grid))
+    create_table_artifact(key="aerec-sweep", table=table, description=f"grid: {grid}, best first")
     return rows

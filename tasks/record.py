@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import yaml
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -29,8 +30,8 @@ def _git(args: list[str], workspace: Path, env: dict[str, str] | None = None) ->
     return proc.stdout.strip()
 
 
-@task
-def record_run(workspace: Path, metrics_files: list[str], branch: str = "runs") -> str | None:
+@task(name="record run on the runs branch")
+def record_run(workspace: Path, metrics: dict[str, dict], branch: str = "runs") -> str | None:
     """Commit dvc.lock, params and metrics on `branch` without touching the checkout.
 
     A private index builds the commit from HEAD's tree plus this run's files,
@@ -58,7 +59,7 @@ def record_run(workspace: Path, metrics_files: list[str], branch: str = "runs") 
         text=True,
         check=False,
     ).stdout.strip()
-    files = [f for f in (*RECORDED, *metrics_files) if (workspace / f).is_file()]
+    files = [f for f in (*RECORDED, *sorted(metrics)) if (workspace / f).is_file()]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
         for key, value in _IDENTITY.items():
@@ -69,29 +70,62 @@ def record_run(workspace: Path, metrics_files: list[str], branch: str = "runs") 
         parents = ["-p", tip] if tip else []
         if tip != head:
             parents += ["-p", head]
-        message = f"aerec run on {head[:10]}: " + ", ".join(files)
+        message = run_message(head, metric_rows(metrics), _changed_params(workspace, tip), files)
         commit = _git(["commit-tree", tree, *parents, "-m", message], workspace, env)
     _git(["update-ref", ref, commit], workspace)
     logger.info(f"recorded run as {branch} {commit[:10]}")
     return commit
 
 
-@task
+# The headline columns of the metrics table: (column, path in a metrics.json method).
+HEADLINE = (
+    ("RMSE", ("rating", "rmse")),
+    ("MAE", ("rating", "mae")),
+    ("NDCG@10", ("ranking", "ndcg@10")),
+    ("Recall@10", ("ranking", "recall@10")),
+    ("Recall@20", ("ranking", "recall@20")),
+    ("test ratings", ("rating", "n")),
+)
+
+
+@task(name="publish metrics table")
 def publish_metrics(metrics: dict[str, dict]) -> None:
-    """Publish every metrics file as one Prefect table artifact."""
-    rows = [{"file": path, **flatten(data)} for path, data in metrics.items()]
+    """Publish one table artifact: a row per model and baseline, headline metrics first."""
+    rows = metric_rows(metrics)
     if rows:
-        create_table_artifact(key="aerec-metrics", table=rows, description="Metrics of this run")
+        create_table_artifact(
+            key="aerec-metrics", table=rows, description="Test metrics of this run, best RMSE first"
+        )
 
 
-@task
+def metric_rows(metrics: dict[str, dict]) -> list[dict[str, object]]:
+    """A row per evaluated model, then each baseline once, sorted by RMSE; floats to 4 places."""
+    rows: dict[str, dict[str, object]] = {}
+    for path, data in sorted(metrics.items()):
+        if not isinstance(data.get("model"), dict):
+            continue  # the validation summary, not a model's metrics
+        rows[Path(path).parent.name] = _headline(Path(path).parent.name, data["model"])
+        for name, method in (data.get("baselines") or {}).items():
+            rows.setdefault(name, _headline(f"{name} (baseline)", method))
+    return sorted(rows.values(), key=lambda r: (r["RMSE"] is None, r["RMSE"]))
+
+
+def _headline(name: str, method: dict) -> dict[str, object]:
+    row: dict[str, object] = {"model": name}
+    for column, (section, key) in HEADLINE:
+        value = (method.get(section) or {}).get(key)
+        row[column] = round(value, 4) if isinstance(value, float) else value
+    return row
+
+
+@task(name="publish validation report")
 def publish_validation(summary: dict, report: Path) -> None:
     """Publish the validation verdict, its failed checks and the report's path."""
     counts = summary["expectations"]
     lines = [
         f"# Validation of {summary['dataset']}: {'passed' if summary['passed'] else 'FAILED'}",
         f"{counts['passed']} of {counts['total']} expectations passed. "
-        f"Report: [{report}](file://{report})",
+        f"Report (open it from the workspace): `{report}`",
         "",
         "| check | table | column | severity | passed | observed |",
         "|---|---|---|---|---|---|",
@@ -102,6 +136,50 @@ def publish_validation(summary: dict, report: Path) -> None:
             f"| {check['severity']} | {check['success']} | {str(check['observed'])[:60]} |"
         )
     create_markdown_artifact(key="aerec-validation", markdown="\n".join(lines))
+
+
+def sweep_rows(rows: list[dict], swept: list[str]) -> list[dict[str, object]]:
+    """The sweep table people read: experiment, the swept params, headline metrics; best first."""
+    table = []
+    for row in rows:
+        name = str(row.get("experiment", ""))
+        out: dict[str, object] = {"experiment": "workspace" if name == "workspa" else name}
+        out.update({key: row.get(key) for key in swept})
+        for column, (section, key) in HEADLINE:
+            value = row.get(f"model.{section}.{key}")
+            out[column] = round(value, 4) if isinstance(value, float) else value
+        table.append(out)
+    return sorted(table, key=lambda r: (not isinstance(r["RMSE"], float), r["RMSE"] or 0.0))
+
+
+def run_message(
+    head: str, rows: list[dict[str, object]], changed: list[str] | None, files: list[str]
+) -> str:
+    """Subject: the best model's headline metrics and the params changed since the last run."""
+    best = next((r for r in rows if not str(r["model"]).endswith("(baseline)")), None)
+    score = f"{best['model']} RMSE {best['RMSE']} NDCG@10 {best['NDCG@10']}" if best else "no model"
+    if changed is None:
+        params = "first recorded run"
+    else:
+        params = "params: " + (", ".join(changed) if changed else "unchanged")
+    return f"aerec run on {head[:10]}: {score}; {params}\n\nfiles: {', '.join(files)}"
+
+
+def _changed_params(workspace: Path, tip: str) -> list[str] | None:
+    """`key old -> new` for every params.yaml value that differs from the last run's."""
+    if not tip:
+        return None
+    try:
+        before = yaml.safe_load(_git(["show", f"{tip}:params.yaml"], workspace)) or {}
+    except RuntimeError:
+        return None
+    now = yaml.safe_load((workspace / "params.yaml").read_text(encoding="utf-8")) or {}
+    old, new = flatten(before), flatten(now)
+    return [
+        f"{key} {old.get(key)} -> {new.get(key)}"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
 
 
 def flatten(data: dict, prefix: str = "") -> dict[str, object]:

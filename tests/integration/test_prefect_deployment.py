@@ -7,12 +7,17 @@ process work pool, `prefect deploy --all`, worker), `prefect deployment run
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
+import subprocess
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from tests.integration.workspace import BIN, make_workspace, run
@@ -26,11 +31,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class _Inbox(http.server.BaseHTTPRequestHandler):
+    """A webhook endpoint that keeps every JSON body POSTed to it."""
+
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        self.received.append(json.loads(self.rfile.read(length) or b"{}"))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+def inbox() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Inbox)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, inbox: str
+) -> Iterator[tuple[Path, dict[str, str]]]:
     workspace = make_workspace(tmp_path_factory.mktemp("prefect") / "ws")
     port = free_port()
     env = {
+        "AEREC_NOTIFY_URL": inbox,
         "AEREC_BIN": str(BIN),
         "AEREC_PREFECT_PORT": str(port),
         "PREFECT_HOME": str(workspace.parent / "prefect-home"),
@@ -67,7 +99,8 @@ def test_nightly_deployment_runs_and_records(served: tuple[Path, dict[str, str]]
     assert (workspace / "dvc.lock").is_file()
     assert list((workspace / "reports" / "evaluation" / "models").glob("*/metrics.json"))
     log = run(["git", "log", "--format=%s", "runs"], workspace).stdout.splitlines()
-    assert log[0].startswith("aerec run on ") and "dvc.lock" in log[0]
+    assert log[0].startswith("aerec run on ") and " autorec RMSE " in log[0], log
+    assert log[0].endswith("; first recorded run"), log
     changed = run(["git", "show", "--name-only", "--format=", "runs"], workspace).stdout.split()
     assert changed == [
         "dvc.lock",
@@ -142,3 +175,59 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
         for rev in exp["revs"]
     )
     assert epochs == [2, 3]
+
+
+def test_overlapping_runs_of_two_deployments_queue_and_both_complete(
+    served: tuple[Path, dict[str, str]],
+) -> None:
+    """A nightly run started during a sweep waits for the workspace's slot, then runs."""
+    workspace, env = served
+    prefect = str(BIN / "prefect")
+    watch = ["--watch", "--watch-timeout", "600"]
+    grid = json.dumps({"train.epochs": ["4"]})
+    commands = [
+        [prefect, "deployment", "run", "aerec-sweep/sweep", "--param", f"grid={grid}", *watch],
+        [prefect, "deployment", "run", "aerec-pipeline/nightly", *watch],
+    ]
+    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env}
+    procs = [
+        subprocess.Popen(c, cwd=workspace, env=full_env, stdout=subprocess.PIPE, text=True)
+        for c in commands
+    ]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    for proc, out in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0 and "Completed" in out, out[-3000:]
+    inspect = [prefect, "gcl", "inspect", "aerec-workspace", "--output", "json"]
+    limit = run(inspect, workspace, **env)
+    assert json.loads(limit.stdout)["limit"] == 1
+
+
+def _api(env: dict[str, str], path: str) -> list[dict]:
+    request = urllib.request.Request(
+        env["PREFECT_API_URL"] + path,
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_dead_runs_crash_and_failed_runs_notify(served: tuple[Path, dict[str, str]]) -> None:
+    """The automations exist; a run that fails is POSTed to $AEREC_NOTIFY_URL."""
+    workspace, env = served
+    names = {a["name"] for a in _api(env, "/automations/filter")}
+    assert {"aerec: crash runs whose heartbeats stopped", "aerec: notify on Failed or Crashed"} <= (
+        names
+    )
+    bad = json.dumps({"train.no_such_key": ["1"]})
+    args = ["deployment", "run", "aerec-sweep/sweep", "--param", f"grid={bad}", "--watch"]
+    failed = run([str(BIN / "prefect"), *args], workspace, check=False, **env)
+    assert failed.returncode == 1 and "Failed" in failed.stdout, failed.stdout[-2000:]
+    deadline = time.monotonic() + 60
+    while not _Inbox.received and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _Inbox.received, "no notification arrived within 60 s"
+    message = _Inbox.received[0]
+    assert message["subject"].startswith("aerec run ") and message["subject"].endswith(": Failed")
+    assert "aerec-sweep/" in message["body"]
