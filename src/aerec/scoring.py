@@ -33,10 +33,13 @@ BLOCK_ENTRIES = 1 << 22
 
 
 class Scorer(Protocol):
-    """Predicted ratings for index pairs and for whole user rows.
+    """Predicted ratings for index pairs and ranking scores for whole user rows.
 
-    `predicts_ratings` is False for a scorer whose scores are not ratings
-    (Mult-VAE's log-probabilities): only its ranking metrics mean something.
+    `pairs` may clip to the rating scale; `rows` never does (ranking reads
+    it, and a clip would tie every item above the top of the scale): clip
+    what is shown as a rating. `predicts_ratings` is False for a scorer whose
+    scores are not ratings (Mult-VAE's log-probabilities, pop, EASE): only its
+    ranking metrics mean something.
     """
 
     predicts_ratings: bool

@@ -39,6 +39,7 @@ class Recommender:
     titles: pl.Series | None
     popularity: np.ndarray
     item_mean: np.ndarray
+    scale: tuple[float, float]
 
     @classmethod
     def build(cls, scorer: Scorer, processed: Processed, items_path: Path | None) -> Recommender:
@@ -58,6 +59,7 @@ class Recommender:
             titles=load_titles(items_path, item_ids),
             popularity=counts,
             item_mean=np.divide(sums, counts, out=np.full(counts.size, np.nan), where=counts > 0),
+            scale=processed.scale,
         )
 
     def for_user(self, user_id: str, n: int) -> tuple[pl.DataFrame, str | None]:
@@ -78,7 +80,8 @@ class Recommender:
         scores = self.scorer.rows(np.array([idx]))
         top = top_k(scores, n, self.known[[idx]])[0]
         top = top[top >= 0]
-        return self._frame(np.full(top.size, str(user_id)), top, scores[0, top]), None
+        shown = self._shown(scores[0, top])
+        return self._frame(np.full(top.size, str(user_id)), top, shown), None
 
     def for_users(self, users: np.ndarray, n: int) -> pl.DataFrame:
         """Top-n lists of the user indices `users`, scored in one dense block."""
@@ -86,7 +89,12 @@ class Recommender:
         top = top_k(scores, n, self.known[users])
         rows, ranks = np.nonzero(top >= 0)
         items = top[rows, ranks]
-        return self._frame(self.user_ids[users[rows]], items, scores[rows, items], ranks + 1)
+        shown = self._shown(scores[rows, items])
+        return self._frame(self.user_ids[users[rows]], items, shown, ranks + 1)
+
+    def _shown(self, scores: np.ndarray) -> np.ndarray:
+        """Scores as shown: ratings clipped to the scale (ranked unclipped), others as they are."""
+        return np.clip(scores, *self.scale) if self.scorer.predicts_ratings else scores
 
     def _frame(
         self,
