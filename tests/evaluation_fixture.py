@@ -25,6 +25,7 @@ from aerec.baselines import fit_baselines, save_baselines
 from aerec.config import BaselineConfig
 from aerec.io import write_json
 from aerec.matrix import save_csr
+from aerec.schema import PART_CODES
 
 TRAIN = [[5, 3, 0, 0], [4, 0, 2, 0], [0, 0, 0, 0]]
 VAL = [[0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
@@ -74,6 +75,15 @@ def write_processed(out: Path, extra_items: int = 0) -> Path:
         fit_baselines(matrices["train"], BaselineConfig(mf_factors=2, mf_iterations=2), (1.0, 5.0)),
         out / s.BASELINE_PARAMS_FILE,
     )
+    return out
+
+
+def write_seen(out: Path, dropped: dict[tuple[int, int], str]) -> Path:
+    """seen.npz as build writes it: {(user, item): part} of ratings the transform dropped."""
+    n_items = sp.load_npz(out / "train.npz").shape[1]
+    users, items = (np.array(side, dtype=np.int32) for side in zip(*dropped, strict=True))
+    codes = np.array([PART_CODES[part] + 1 for part in dropped.values()], np.float32)
+    save_csr(sp.csr_matrix((codes, (users, items)), shape=(len(USERS), n_items)), out / s.SEEN_FILE)
     return out
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.evaluation_fixture import PREDICTED, FixedScorer, write_processed
+from tests.evaluation_fixture import PREDICTED, FixedScorer, write_processed, write_seen
 
 from aerec.config import EvaluateConfig
 from aerec.errors import AerecError
@@ -96,3 +96,31 @@ def test_relevance_threshold_outside_the_scale_is_a_clear_error(tmp_path: Path) 
 def test_missing_build_output_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AerecError, match=r"train.npz: not found; run the build stage first"):
         load_processed(tmp_path)
+
+
+def test_dropped_ratings_before_test_are_excluded_and_those_of_test_are_not(
+    tmp_path: Path,
+) -> None:
+    # u2 rated i1 (train part) and i2 (test part) below binarize's threshold.
+    processed = load_processed(
+        write_seen(write_processed(tmp_path), {(2, 1): "train", (2, 2): "test"})
+    )
+    assert processed.seen_before_test.toarray().astype(bool).tolist() == [
+        [True, True, True, False],
+        [True, False, True, False],
+        [False, True, False, False],
+    ]
+    assert processed.seen.toarray().astype(bool).tolist() == [
+        [True, True, True, True],
+        [True, True, True, True],
+        [True, True, True, False],
+    ]
+    got, _ = evaluate.evaluate_scorer(FixedScorer(np.array(PREDICTED)), processed, CFG)
+    # Lists: u0 [i3, -], u1 [i1, i3], u2 [i0, i2] (i1 excluded, i2 of the test part kept).
+    assert got["ranking"]["ndcg@2"] == 1.0 and got["ranking"]["users"] == 2
+    assert got["top_n"] == {
+        "n": 2,
+        "coverage": 1.0,
+        "arp": approx((0 + 0.5 + 2.0) / 3),
+        "popularity_percentile": approx((0 + (1 / 3) / 2 + 5 / 6) / 3),
+    }

@@ -178,6 +178,38 @@ def test_kcore_and_transform_are_applied_before_the_maps(tmp_path: Path) -> None
     assert stats["scale"] == {"min": 0.1, "max": 1.0, "step": 0.9}
 
 
+def test_binarize_keeps_the_split_and_records_the_dropped_ratings_by_part(
+    tmp_path: Path,
+) -> None:
+    cfg = BuildConfig(
+        transform="binarize", split=SplitConfig(method="ml100k", fold=2, val_fraction=0)
+    )
+    out = tmp_path / "processed"
+    run(ingest_dir(tmp_path, LINES), out, Params(build=cfg))
+    users, items = load_maps(out)
+    # d and w have no rating >= 3.5: gone, with their dropped (d, w) rating.
+    assert users.get_column(s.USER_ID).to_list() == ["a", "b", "c"]
+    assert items.get_column(s.ITEM_ID).to_list() == ["x", "y", "z"]
+    parts = _parts(out)
+    # Fold 2 is lines 3-4: (a, x) = 5 kept, (b, x) = 3 dropped, both in test.
+    assert parts["test"].toarray().tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
+    assert parts["train"].toarray().tolist() == [[0, 1, 0], [0, 0, 1], [1, 0, 1]]
+    # Dropped: (b, x) test (code 2 + 1); (b, y), (a, z), (c, y) train (0 + 1).
+    seen = read_csr(out / s.SEEN_FILE).toarray().tolist()
+    assert seen == [[0, 0, 1], [3, 1, 0], [0, 1, 0]]
+    processed = load_processed(out)
+    assert processed.seen_before_test.toarray().astype(bool).sum(axis=1).tolist() == [2, 2, 3]
+    assert processed.seen.toarray().astype(bool).all()
+    stats = json.loads((out / s.BUILD_STATS_FILE).read_text())
+    assert stats["counts"]["dropped_seen"] == {
+        "train": 3,
+        "val": 0,
+        "test": 1,
+        "val_foldin": 0,
+        "test_foldin": 0,
+    }
+
+
 def test_user_errors_name_the_file_and_what_to_do(tmp_path: Path) -> None:
     folder = ingest_dir(tmp_path, LINES[:9])
     with pytest.raises(AerecError, match="multiple of 5"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.evaluation_fixture import FixedScorer, write_items, write_processed
+from tests.evaluation_fixture import FixedScorer, write_items, write_processed, write_seen
 
 from aerec import scoring
 from aerec.processed import load_processed
@@ -98,3 +98,13 @@ def test_ratings_are_ranked_unclipped_and_shown_clipped(tmp_path: Path) -> None:
     assert (
         batch.select("item_id", "prediction").rows() == frame.select("item_id", "prediction").rows()
     )
+
+
+def test_ratings_the_transform_dropped_are_never_recommended(tmp_path: Path) -> None:
+    out = write_seen(
+        write_processed(tmp_path / "processed", extra_items=2), {(2, 1): "train", (2, 4): "test"}
+    )
+    recommender = Recommender.build(FixedScorer(SCORES), load_processed(out), None)
+    frame, _ = recommender.for_user("u2", 3)
+    # u2 rated i0 (test) and, dropped by the transform, i1 and i4: i2, i3, i5 are left.
+    assert frame.select("item_id", "prediction").rows() == [("i2", 1.0), ("i3", 1.0), ("i5", 1.0)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,16 @@ from aerec.errors import AerecError
 from aerec.io import write_json, write_parquet
 from aerec.matrix import (
     Interactions,
-    compact,
+    compact_with,
     kcore,
     load_interactions,
     save_csr,
     side_matrix,
     to_csr,
+    transform_keeps,
     transform_ratings,
 )
-from aerec.split import PART_CODES, assign_parts
+from aerec.split import PART_CODES, assign_dropped_parts, assign_parts
 
 # For a user holdout split, a held-out part's input is its fold-in part.
 _HOLDOUT_INPUT_OF = {"val": "val_foldin", "test": "test_foldin"}
@@ -55,6 +57,7 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     lap("load")
     if cfg.split.method == "ml100k":
         _require_no_rejects(ingest_dir / s.REJECTS_FILE)
+    dropped = inter.select(~transform_keeps(inter.rating, cfg.transform, cfg.threshold))
     inter, scale = transform_ratings(inter, cfg.transform, cfg.threshold, params.dataset.scale)
     n_transformed = len(inter)
     keep, passes = kcore(
@@ -62,7 +65,7 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     )
     if not keep.all():
         inter = inter.select(keep)
-    inter, user_map, item_map = compact(inter, user_map, item_map)
+    inter, dropped, user_map, item_map = compact_with(inter, dropped, user_map, item_map)
     lap("filter")
     if len(inter) == 0:
         raise AerecError(
@@ -72,13 +75,16 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     shape = (user_map.height, item_map.height)
     parts = assign_parts(inter, shape[0], cfg.split, n_input)
     matrices = _part_matrices(inter, parts, shape)
-    del inter, parts
+    dropped_parts = assign_dropped_parts(dropped, inter, parts, shape[0], cfg.split, n_input)
+    seen = _seen_matrix(dropped, dropped_parts, shape)
+    del inter, parts, dropped, dropped_parts
     lap("split")
 
     write_parquet(user_map, out_dir / s.USER_MAP_FILE)
     write_parquet(item_map, out_dir / s.ITEM_MAP_FILE)
     for name, matrix in matrices.items():
         save_csr(matrix, out_dir / f"{name}.npz")
+    save_csr(seen, out_dir / s.SEEN_FILE)
     side = _write_side(ingest_dir, out_dir, cfg, user_map, item_map)
     lap("write")
 
@@ -100,6 +106,10 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
             "input_ratings": n_input,
             "after_transform": n_transformed,
             "after_kcore": int(sum(m.nnz for m in matrices.values())),
+            "dropped_seen": {
+                name: int(np.count_nonzero(seen.data == code + 1))
+                for name, code in PART_CODES.items()
+            },
             "kcore_passes": passes,
             "users": shape[0],
             "items": shape[1],
@@ -158,6 +168,11 @@ def _part_matrices(
         if name in ("train", "val", "test") or mask.any():
             out[name] = to_csr(inter, shape, mask)
     return out
+
+
+def _seen_matrix(dropped: Interactions, parts: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """The dropped ratings as a CSR matrix whose values are their part code + 1."""
+    return to_csr(replace(dropped, rating=(parts + 1).astype(np.float32)), shape)
 
 
 def _cold(matrices: dict[str, sp.csr_matrix]) -> dict[str, dict[str, Any]]:

@@ -76,14 +76,15 @@ def _no_errors(errors: dict[str, Any]) -> dict[str, Any]:
 def list_metrics(scorer: Scorer, processed: Processed, cfg: EvaluateConfig) -> dict[str, Any]:
     """Ranking metrics and top-N coverage and popularity bias, over the users with test ratings.
 
-    Scores come in dense blocks of a few thousand users; items seen in train
-    or validation are excluded, so only the top lists are kept in memory.
+    Scores come in dense blocks of a few thousand users; items seen before the
+    test (train, validation, fold-in, and the transform's dropped ratings of
+    those parts) are excluded; only the top lists are kept in memory.
     """
     test_users = np.flatnonzero(np.diff(processed.test.indptr))
     n_items = processed.shape[1]
     depth = max(*cfg.ks, cfg.top_n)
     blocks = [
-        m.top_k(scorer.rows(batch), depth, processed.inputs[batch])
+        m.top_k(scorer.rows(batch), depth, processed.seen_before_test[batch])
         for batch in user_batches(test_users, n_items)
     ]
     top = np.vstack(blocks) if blocks else np.zeros((0, depth), dtype=np.int64)

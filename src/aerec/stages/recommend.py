@@ -1,6 +1,7 @@
 """Recommend: the top-N unseen items of one user (with titles), or of every user in batches.
 
-Items a user already rated in any split part are never recommended. A user
+Items a user already rated are never recommended: every split part, and the
+ratings build's transform dropped (binarize's low ones, seen.npz). A user
 the id map does not know gets the most rated training items instead, with a
 note saying so; a known user without training ratings (cold) is scored by
 the fallback baseline through the model's scorer.
@@ -43,9 +44,9 @@ class Recommender:
 
     @classmethod
     def build(cls, scorer: Scorer, processed: Processed, items_path: Path | None) -> Recommender:
-        """Gather the known ratings (every split part), the id maps and the titles."""
+        """Gather what each user rated (dropped ratings too), the id maps and the titles."""
         user_ids, item_ids = id_arrays(processed.dir)
-        known = processed.known
+        known = processed.seen
         counts = processed.item_counts()
         sums = np.bincount(
             processed.inputs.indices, weights=processed.inputs.data, minlength=counts.size
