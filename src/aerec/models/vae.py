@@ -172,12 +172,14 @@ class VAE(Autoencoder):
         return truth.keep(truth.values >= self.config.positive_at)
 
     def check_loss(self, loss: LossKind, key: str, train: sp.csr_matrix) -> None:
-        if loss == "bce" and self.likelihood == "multinomial":
+        """Multinomial: any loss but bce (its objective is its own); Gaussian: as the base."""
+        if self.likelihood == "gaussian":
+            super().check_loss(loss, key, train)
+        elif loss == "bce":
             raise AerecError(
                 f"train.loss: bce does not apply to model '{key}', which has a multinomial "
                 "likelihood; use loss mse"
             )
-        super().check_loss(loss, key, train)
 
     def aux_loss(self) -> Tensor | None:
         return None if self._kl is None else self.beta() * self._kl
