@@ -7,6 +7,8 @@ Three users, four items, ratings 1-5:
     test   u0: i3=4 (i3 has no train rating: a cold item)   u1: i1=5 i3=1   u2: i0=3
 
 `FixedScorer` predicts from a dense matrix, so every metric is known by hand.
+The fitted baselines are build's: global mean, biases, biased MF, pop and
+EASE (lambda 1).
 `write_processed(out, extra_items=2)` adds items i4, i5 that nobody rated (so a
 recommendation list has unseen items left for every user).
 """
@@ -22,6 +24,7 @@ import scipy.sparse as sp
 
 from aerec import schema as s
 from aerec.baselines import fit_baselines, save_baselines
+from aerec.baselines_topn import fit_topn, save_topn
 from aerec.config import BaselineConfig
 from aerec.io import write_json
 from aerec.matrix import save_csr
@@ -75,6 +78,9 @@ def write_processed(out: Path, extra_items: int = 0) -> Path:
         fit_baselines(matrices["train"], BaselineConfig(mf_factors=2, mf_iterations=2), (1.0, 5.0)),
         out / s.BASELINE_PARAMS_FILE,
     )
+    train = matrices["train"]
+    topn, _ = fit_topn(train, matrices["val"], train, train, BaselineConfig(ease_lambdas=(1.0,)))
+    save_topn(topn, out / s.TOPN_PARAMS_FILE)
     return out
 
 

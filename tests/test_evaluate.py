@@ -78,13 +78,26 @@ def test_evaluate_scorer_by_hand(tmp_path: Path) -> None:
 def test_baselines_predict_cold_users_and_items_without_error(tmp_path: Path) -> None:
     processed = load_processed(write_processed(tmp_path))
     baselines = load_baseline_scorers(processed)
-    assert list(baselines) == ["biased_mf", "biases", "global_mean"]
+    assert list(baselines) == ["biased_mf", "biases", "global_mean", "pop", "ease"]
     got, pred = evaluate.evaluate_scorer(baselines["global_mean"], processed, CFG)
     assert pred.tolist() == [3.5] * 4  # mean of the train ratings 5, 3, 4, 2
     assert got["rating"] == {"n": 4, "rmse": approx(math.sqrt((0.25 + 2.25 + 6.25 + 0.25) / 4)),
                              "mae": 1.25}  # fmt: skip
     assert got["cold_users"]["n"] == 1
     assert got["cold_items"]["n"] == 2
+
+
+def test_pop_ranks_by_training_counts_and_reports_no_rating_errors(tmp_path: Path) -> None:
+    processed = load_processed(write_processed(tmp_path))
+    pop = load_baseline_scorers(processed)["pop"]
+    assert not pop.predicts_ratings
+    got, pred = evaluate.evaluate_scorer(pop, processed, CFG)
+    # Training counts [2, 1, 1, 0] at the test pairs (0,3) (1,1) (1,3) (2,0).
+    assert pred.tolist() == [0.0, 1.0, 0.0, 2.0]
+    assert got["rating"] == {"n": 4, "rmse": None, "mae": None}
+    # Lists: u0 [i3, -] (i0-i2 seen), u1 [i1, i3], u2 [i0, i1]: both positives first.
+    assert got["ranking"]["ndcg@1"] == 1.0 and got["ranking"]["recall@2"] == 1.0
+    assert got["top_n"]["coverage"] == 0.75
 
 
 def test_relevance_threshold_outside_the_scale_is_a_clear_error(tmp_path: Path) -> None:

@@ -79,13 +79,7 @@ def build(
     from aerec.stages import build as stage
 
     summary = stage.run(Path(ingest_dir), Path(out), load_params(params))
-    rmse = ", ".join(f"{name} {value:.4f}" for name, value in summary["rmse"].items())
-    Console().print(
-        f"[bold]build[/] ({summary['split']}): {summary['users']} users x {summary['items']} "
-        f"items; train {summary['train']}, val {summary['val']}, test {summary['test']} "
-        f"-> {_text(out)}\n  cold users val/test: {summary['cold_users']['val']}/"
-        f"{summary['cold_users']['test']}; baseline test RMSE: {rmse}"
-    )
+    Console().print(f"[bold]build[/] {_text(stage.describe(summary))} -> {_text(out)}")
 
 
 @app.command()

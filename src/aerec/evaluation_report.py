@@ -99,7 +99,9 @@ def render(
         _ranking_table(rows),
         '<p class="note">Ranking metrics average over the users with at least one relevant '
         "held-out item; items seen in training or validation are never recommended. "
-        "R (Mult-VAE) divides the hits by min(K, relevant items). Coverage, popularity "
+        "R (Mult-VAE) divides the hits by min(K, relevant items). The pop (most trained "
+        "items) and ease (Steck 2019, lambda picked on validation) baselines only rank. "
+        "Coverage, popularity "
         "percentile and ARP (mean training count of the listed items) describe the top-N "
         "lists.</p>",
         "<h2>RMSE by user activity (training ratings per user)</h2>",

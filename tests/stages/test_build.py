@@ -14,10 +14,11 @@ import pytest
 
 from aerec import schema as s
 from aerec.baselines import load_baselines
+from aerec.baselines_topn import load_topn
 from aerec.config import BuildConfig, Params, SplitConfig
 from aerec.errors import AerecError
 from aerec.processed import load_maps, load_processed, read_csr
-from aerec.stages.build import run
+from aerec.stages.build import describe, run
 
 
 def ingest_dir(tmp_path: Path, rows: list[tuple], side: bool = True) -> Path:
@@ -208,6 +209,33 @@ def test_binarize_keeps_the_split_and_records_the_dropped_ratings_by_part(
         "val_foldin": 0,
         "test_foldin": 0,
     }
+
+
+def test_build_fits_pop_and_ease_and_picks_lambda_on_validation(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    pairs = rng.permutation(30 * 12)[:200]
+    rows = [(f"u{p // 12}", f"i{p % 12}", float(1 + p % 5), int(p)) for p in pairs]
+    base = BuildConfig(split=SplitConfig(method="random", val_fraction=0.3))
+    cfg = base.model_copy(
+        update={"baselines": base.baselines.model_copy(update={"ease_lambdas": (1.0, 30.0)})}
+    )
+    out = tmp_path / "processed"
+    summary = run(ingest_dir(tmp_path, rows, side=False), out, Params(build=cfg))
+    report = json.loads((out / s.TOPN_FILE).read_text())
+    assert report == summary["topn"]
+    by_lambda = report["ease"]["val_ndcg@10"]
+    assert list(by_lambda) == ["1", "30"]
+    assert report["ease"]["lambda"] == float(max(by_lambda, key=by_lambda.get))
+    fitted = load_topn(out / s.TOPN_PARAMS_FILE)
+    assert fitted["ease"].lam == report["ease"]["lambda"]
+    train = read_csr(out / "train.npz")
+    assert fitted["pop"].item_scores.tolist() == np.bincount(train.indices, minlength=12).tolist()
+    lam = report["ease"]["lambda"]
+    pop, ease = report["pop"]["val_ndcg@10"], by_lambda[f"{lam:g}"]
+    assert describe(summary).splitlines()[2] == (
+        f"  top-N baselines, val_ndcg@10: pop {pop:.4f}, ease {ease:.4f} (lambda {lam:g}, "
+        "picked on validation)"
+    )
 
 
 def test_user_errors_name_the_file_and_what_to_do(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 Reads an ingest directory (ratings.parquet [+ users.parquet, items.parquet,
 rejects.parquet]) and writes data/processed/: user_map.parquet,
 item_map.parquet, <part>.npz for every split part, user_side.npz,
-item_side.npz, stats.json, baselines.npz (parameters) and baselines.json
-(their scores on validation and test).
+item_side.npz, stats.json, seen.npz (the ratings the transform dropped),
+baselines.npz (parameters) and baselines.json (their scores on validation
+and test), topn.npz and topn.json (pop and EASE, EASE's lambda picked on
+validation).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import scipy.sparse as sp
 
 from aerec import schema as s
 from aerec.baselines import fit_baselines, save_baselines, score
+from aerec.baselines_topn import PICK_K, fit_topn, save_topn
 from aerec.config import BuildConfig, Params
 from aerec.errors import AerecError
 from aerec.io import write_json, write_parquet
@@ -37,6 +40,7 @@ from aerec.matrix import (
 )
 from aerec.split import PART_CODES, assign_dropped_parts, assign_parts
 
+PICK = f"val_ndcg@{PICK_K}"
 # For a user holdout split, a held-out part's input is its fold-in part.
 _HOLDOUT_INPUT_OF = {"val": "val_foldin", "test": "test_foldin"}
 
@@ -94,6 +98,9 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     cold = _cold(matrices)
     scores = _baseline_scores(models, matrices, cold)
     write_json(scores, out_dir / s.BASELINES_FILE)
+    topn, topn_report = _fit_topn(matrices, seen, cfg)
+    save_topn(topn, out_dir / s.TOPN_PARAMS_FILE)
+    write_json(topn_report, out_dir / s.TOPN_FILE)
     lap("baselines")
 
     stats = {
@@ -131,8 +138,36 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
         **{name: int(m.nnz) for name, m in matrices.items()},
         "cold_users": {name: c["users"] for name, c in cold.items()},
         "rmse": {name: scores[name]["test"]["all"]["rmse"] for name in models},
+        "topn": topn_report,
         "seconds": seconds,
     }
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """build's summary as a few lines of plain text (the command prints them)."""
+    rmse = ", ".join(f"{name} {value:.4f}" for name, value in summary["rmse"].items())
+    cold = summary["cold_users"]
+    lines = [
+        f"({summary['split']}): {summary['users']} users x {summary['items']} items; train "
+        f"{summary['train']}, val {summary['val']}, test {summary['test']}",
+        f"  cold users val/test: {cold['val']}/{cold['test']}; baseline test RMSE: {rmse}",
+    ]
+    topn = summary["topn"]
+    pop = _fmt(topn["pop"][PICK])
+    ease = topn["ease"]
+    if "skipped" in ease:
+        lines.append(f"  top-N baselines, {PICK}: pop {pop}; ease skipped: {ease['skipped']}")
+    else:
+        picked = _fmt(ease[PICK][f"{ease['lambda']:g}"])
+        lines.append(
+            f"  top-N baselines, {PICK}: pop {pop}, ease {picked} (lambda {ease['lambda']:g}, "
+            "picked on validation)"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _lap_clock(seconds: dict[str, float]) -> Callable[[str], None]:
@@ -173,6 +208,29 @@ def _part_matrices(
 def _seen_matrix(dropped: Interactions, parts: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
     """The dropped ratings as a CSR matrix whose values are their part code + 1."""
     return to_csr(replace(dropped, rating=(parts + 1).astype(np.float32)), shape)
+
+
+def _fit_topn(
+    matrices: dict[str, sp.csr_matrix], seen: sp.csr_matrix, cfg: BuildConfig
+) -> tuple[dict, dict[str, Any]]:
+    """pop and EASE on train, EASE's lambda on validation, ranked as evaluate ranks test.
+
+    A validation user is ranked from train (a user holdout split: the
+    validation fold-in); excluded are that history and the ratings the
+    transform dropped from those parts.
+    """
+    history = matrices["train"]
+    before = [PART_CODES["train"] + 1]
+    if "val_foldin" in matrices:
+        history = history + matrices["val_foldin"]
+        before.append(PART_CODES["val_foldin"] + 1)
+    dropped = seen.copy()
+    dropped.data = np.isin(dropped.data, before).astype(np.float32)
+    dropped.eliminate_zeros()
+    exclude = sp.csr_matrix(history + dropped)
+    return fit_topn(
+        matrices["train"], matrices["val"], sp.csr_matrix(history), exclude, cfg.baselines
+    )
 
 
 def _cold(matrices: dict[str, sp.csr_matrix]) -> dict[str, dict[str, Any]]:

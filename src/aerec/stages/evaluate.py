@@ -193,7 +193,8 @@ def write_plots(
     """Draw this model's plots into `plots_dir`; return {title: path} in report order."""
     from aerec import plots
 
-    methods = {key: results["model"], **results["baselines"]}
+    rating = {n: r for n, r in results["baselines"].items() if r["rating"]["rmse"] is not None}
+    methods = {key: results["model"], **rating}  # pop and EASE have no ratings to plot
     out: dict[str, Path] = {}
     history = model_dir / "history.csv"
     if history.is_file():
