@@ -244,3 +244,25 @@ def test_user_mean_fill_equals_a_dense_filled_input() -> None:
 
 def _csr(array: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix(array)
+
+
+@pytest.mark.parametrize("noise_std", [0.0, 0.01, 1.0, 2.0])
+def test_vae_latent_noise_is_noise_std_times_a_standard_normal_times_sigma(
+    data_dir: Path, noise_std: float
+) -> None:
+    data = load_training_data(data_dir)
+    block = {**TINY_BLOCKS["vae"], "noise_std": noise_std}
+    model = build_model("vae", block, _spec(data)).train()  # dropout 0: only the noise is random
+    rating = RatingData(data.train, torch.device("cpu"), None, None)
+    batch = model.make_batch(rating, torch.arange(6))
+    with torch.no_grad():
+        torch.manual_seed(3)
+        got = model(batch, Targets())
+        mu, logvar = model._stats(batch)
+        torch.manual_seed(3)
+        eps = torch.randn_like(mu) if noise_std > 0 else torch.zeros_like(mu)
+        want = model.decode(mu + noise_std * eps * torch.exp(0.5 * logvar), Targets())
+    assert torch.equal(got, want)
+    assert model_config("vae", {}).noise_std == 1.0  # the paper's, unchanged by default
+    with pytest.raises(AerecError, match=r"^models\.vae: noise_std must be >= 0$"):
+        model_config("vae", {"noise_std": -0.5})
