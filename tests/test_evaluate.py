@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -137,3 +138,14 @@ def test_dropped_ratings_before_test_are_excluded_and_those_of_test_are_not(
         "arp": approx((0 + 0.5 + 2.0) / 3),
         "popularity_percentile": approx((0 + (1 / 3) / 2 + 5 / 6) / 3),
     }
+
+
+def test_skipped_baselines_come_from_builds_topn_report(tmp_path: Path) -> None:
+    out = write_processed(tmp_path)
+    assert evaluate.skipped_baselines(load_processed(out)) == {}
+    report = {"pop": {"val_ndcg@10": 0.5}, "ease": {"skipped": "4 items > cap 2"}}
+    (out / "topn.json").write_text(json.dumps(report))
+    assert evaluate.skipped_baselines(load_processed(out)) == {"ease": "4 items > cap 2"}
+    (out / "topn.json").write_text("{")
+    with pytest.raises(AerecError, match=r"topn.json: not valid JSON .*; rebuild it"):
+        evaluate.skipped_baselines(load_processed(out))

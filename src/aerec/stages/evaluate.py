@@ -11,6 +11,7 @@ page comparing all models is the compare stage's (aerec.stages.compare).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from aerec.evaluation_report import (
     PLOTS_DIR,
     PREDICTIONS_FILE,
     REPORT_FILE,
+    SKIPPED_KEY,
     relative_href,
 )
 from aerec.io import write_json, write_parquet, write_text
@@ -100,6 +102,24 @@ def list_metrics(scorer: Scorer, processed: Processed, cfg: EvaluateConfig) -> d
     }
 
 
+def skipped_baselines(processed: Processed) -> dict[str, str]:
+    """{baseline: why build skipped it} from build's topn.json (EASE above its item cap)."""
+    path = processed.dir / s.TOPN_FILE
+    if not path.is_file():
+        return {}
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AerecError(f"{path}: not valid JSON ({exc}); rebuild it (aerec build)") from exc
+    if not isinstance(report, dict):
+        raise AerecError(f"{path}: expected a JSON object; rebuild it (aerec build)")
+    return {
+        name: str(entry["skipped"])
+        for name, entry in report.items()
+        if isinstance(entry, dict) and "skipped" in entry
+    }
+
+
 def check_threshold(cfg: EvaluateConfig, processed: Processed) -> None:
     """A relevance threshold above the (transformed) scale would make every metric empty."""
     lo, hi = processed.scale
@@ -138,7 +158,10 @@ def run(
         "model": model_metrics,
         "baselines": {name: evaluate_scorer(b, processed, cfg)[0] for name, b in baselines.items()},
     }
+    skipped = skipped_baselines(processed)
     headline, buckets = split_buckets(results)
+    if skipped:
+        headline[SKIPPED_KEY] = results[SKIPPED_KEY] = skipped
     write_json(headline, out_dir / METRICS_FILE)
     write_json(buckets, out_dir / BUCKETS_FILE)
     write_parquet(predictions_frame(processed, pred), out_dir / PREDICTIONS_FILE)
