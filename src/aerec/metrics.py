@@ -119,15 +119,24 @@ def _first_k(key: np.ndarray, k: int) -> np.ndarray:
     """Per row, the k items with the smallest keys (NaN largest), ties by index; index order.
 
     The k-th smallest key is the cut: every item below it is in, and of the
-    items at it, the lowest indices until k are taken.
+    items at it, the lowest indices until k are taken. Rows without a tie
+    across the cut take the fast path (everything at or below it).
     """
     cut = np.partition(key, k - 1, axis=1)[:, k - 1 : k]
+    chosen = key <= cut  # NaN never compares: a NaN cut or ties leave a count != k
+    odd = np.flatnonzero(chosen.sum(axis=1) != k)
+    if odd.size:
+        chosen[odd] = _first_k_ties(key[odd], cut[odd], k)
+    return np.nonzero(chosen)[1].reshape(key.shape[0], k)
+
+
+def _first_k_ties(key: np.ndarray, cut: np.ndarray, k: int) -> np.ndarray:
+    """`_first_k`'s choice mask for rows with ties at the cut, or NaN at it."""
     cut_nan = np.isnan(cut)
     below = np.where(cut_nan, ~np.isnan(key), key < cut)
     at = np.where(cut_nan, np.isnan(key), key == cut)
     need = k - below.sum(axis=1, keepdims=True)
-    chosen = below | (at & (np.cumsum(at, axis=1) <= need))
-    return np.nonzero(chosen)[1].reshape(key.shape[0], k)
+    return below | (at & (np.cumsum(at, axis=1) <= need))
 
 
 def relevant_items(held_out: sp.csr_matrix, threshold: float) -> sp.csr_matrix:
