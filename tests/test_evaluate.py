@@ -80,6 +80,8 @@ def test_baselines_predict_cold_users_and_items_without_error(tmp_path: Path) ->
     processed = load_processed(write_processed(tmp_path))
     baselines = load_baseline_scorers(processed)
     assert list(baselines) == ["biased_mf", "biases", "global_mean", "pop", "ease"]
+    rating_only = load_baseline_scorers(processed, topn=False)
+    assert list(rating_only) == ["biased_mf", "biases", "global_mean"]
     got, pred = evaluate.evaluate_scorer(baselines["global_mean"], processed, CFG)
     assert pred.tolist() == [3.5] * 4  # mean of the train ratings 5, 3, 4, 2
     assert got["rating"] == {"n": 4, "rmse": approx(math.sqrt((0.25 + 2.25 + 6.25 + 0.25) / 4)),

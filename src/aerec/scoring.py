@@ -92,16 +92,18 @@ class TopNScorer:
         return out
 
 
-def load_baseline_scorers(processed: Processed) -> dict[str, Scorer]:
+def load_baseline_scorers(processed: Processed, topn: bool = True) -> dict[str, Scorer]:
     """Every baseline build fitted, as scorers, in build's order: rating ones, then top-N.
 
-    The top-N ones rank from the inputs (every rating known before the test).
+    The top-N ones rank from the inputs (every rating known before the test);
+    `topn` False leaves them unread (a fallback is always a rating baseline).
     """
     fitted = load_baselines(processed.dir / s.BASELINE_PARAMS_FILE)
     out: dict[str, Scorer] = {
         name: BaselineScorer(p, processed.shape[1]) for name, p in fitted.items()
     }
-    for name, model in load_topn(processed.dir / s.TOPN_PARAMS_FILE).items():
+    topn_models = load_topn(processed.dir / s.TOPN_PARAMS_FILE) if topn else {}
+    for name, model in topn_models.items():
         out[name] = TopNScorer(model, processed.inputs)
     return out
 

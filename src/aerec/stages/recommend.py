@@ -149,7 +149,7 @@ def load_recommender(
     from aerec.scoring import load_baseline_scorers, load_model_scorer
 
     processed = load_processed(data_dir)
-    fallback = load_baseline_scorers(processed)[params.evaluate.fallback]
+    fallback = load_baseline_scorers(processed, topn=False)[params.evaluate.fallback]
     device = configure(params.runtime)
     scorer = load_model_scorer(Path(model_dir), processed, fallback, device)
     return Recommender.build(scorer, processed, items_path)
