@@ -7,6 +7,8 @@ Three users, four items, ratings 1-5:
     test   u0: i3=4 (i3 has no train rating: a cold item)   u1: i1=5 i3=1   u2: i0=3
 
 `FixedScorer` predicts from a dense matrix, so every metric is known by hand.
+The fitted baselines are build's: global mean, biases, biased MF, pop and
+EASE (lambda 1).
 `write_processed(out, extra_items=2)` adds items i4, i5 that nobody rated (so a
 recommendation list has unseen items left for every user).
 """
@@ -22,9 +24,11 @@ import scipy.sparse as sp
 
 from aerec import schema as s
 from aerec.baselines import fit_baselines, save_baselines
+from aerec.baselines_topn import fit_topn, save_topn
 from aerec.config import BaselineConfig
 from aerec.io import write_json
 from aerec.matrix import save_csr
+from aerec.schema import PART_CODES
 
 TRAIN = [[5, 3, 0, 0], [4, 0, 2, 0], [0, 0, 0, 0]]
 VAL = [[0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
@@ -74,6 +78,18 @@ def write_processed(out: Path, extra_items: int = 0) -> Path:
         fit_baselines(matrices["train"], BaselineConfig(mf_factors=2, mf_iterations=2), (1.0, 5.0)),
         out / s.BASELINE_PARAMS_FILE,
     )
+    train = matrices["train"]
+    topn, _ = fit_topn(train, matrices["val"], train, train, BaselineConfig(ease_lambdas=(1.0,)))
+    save_topn(topn, out / s.TOPN_PARAMS_FILE)
+    return out
+
+
+def write_seen(out: Path, dropped: dict[tuple[int, int], str]) -> Path:
+    """seen.npz as build writes it: {(user, item): part} of ratings the transform dropped."""
+    n_items = sp.load_npz(out / "train.npz").shape[1]
+    users, items = (np.array(side, dtype=np.int32) for side in zip(*dropped, strict=True))
+    codes = np.array([PART_CODES[part] + 1 for part in dropped.values()], np.float32)
+    save_csr(sp.csr_matrix((codes, (users, items)), shape=(len(USERS), n_items)), out / s.SEEN_FILE)
     return out
 
 

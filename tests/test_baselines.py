@@ -112,3 +112,12 @@ def test_save_and_load_round_trip_gives_identical_predictions(tmp_path: Path) ->
         assert back[name].clip == CLIP
     with pytest.raises(AerecError, match="baselines not found"):
         load_baselines(tmp_path / "absent.npz")
+
+
+def test_rows_rank_unclipped_while_predict_clips() -> None:
+    model = fit_biases(hand_matrix(), reg_user=0.0, reg_item=0.0, clip=(3.5, 4.2))
+    # mu 4, item biases [1/2, -1, 0], user biases [1/4, -1/2]: exact in float32.
+    rows = model.rows(np.array([0, 1]))
+    assert rows.tolist() == [[4.75, 3.25, 4.25], [4.0, 2.5, 3.5]]
+    pairs = model.predict(np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 0, 1, 2]))
+    assert pairs.tolist() == pytest.approx([4.2, 3.5, 4.2, 4.0, 3.5, 3.5])

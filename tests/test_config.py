@@ -190,3 +190,17 @@ def test_keys_a_yaml_merge_brings_in_may_be_overridden(tmp_path: Path) -> None:
         "  hybrid:\n    <<: *base\n    hidden: 64\n"
     )
     assert load_params(path).models["hybrid"] == {"hidden": 64, "l2": 1.0}
+
+
+def test_ease_lambdas_must_be_positive_and_the_defaults_include_recboles_500(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("build:\n  baselines:\n    ease_lambdas: [100, 0]\n")
+    with pytest.raises(AerecError) as err:
+        load_params(path)
+    assert "\n" not in str(err.value)
+    assert "ease_lambdas must be a non-empty list of positive numbers" in str(err.value)
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    assert params.build.baselines.ease_lambdas == (100, 200, 500, 1000, 2000)
+    assert params.build.baselines.ease_max_items == 10_000

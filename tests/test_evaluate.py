@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.evaluation_fixture import PREDICTED, FixedScorer, write_processed
+from tests.evaluation_fixture import PREDICTED, FixedScorer, write_processed, write_seen
 
 from aerec.config import EvaluateConfig
 from aerec.errors import AerecError
@@ -78,13 +79,28 @@ def test_evaluate_scorer_by_hand(tmp_path: Path) -> None:
 def test_baselines_predict_cold_users_and_items_without_error(tmp_path: Path) -> None:
     processed = load_processed(write_processed(tmp_path))
     baselines = load_baseline_scorers(processed)
-    assert list(baselines) == ["biased_mf", "biases", "global_mean"]
+    assert list(baselines) == ["biased_mf", "biases", "global_mean", "pop", "ease"]
+    rating_only = load_baseline_scorers(processed, topn=False)
+    assert list(rating_only) == ["biased_mf", "biases", "global_mean"]
     got, pred = evaluate.evaluate_scorer(baselines["global_mean"], processed, CFG)
     assert pred.tolist() == [3.5] * 4  # mean of the train ratings 5, 3, 4, 2
     assert got["rating"] == {"n": 4, "rmse": approx(math.sqrt((0.25 + 2.25 + 6.25 + 0.25) / 4)),
                              "mae": 1.25}  # fmt: skip
     assert got["cold_users"]["n"] == 1
     assert got["cold_items"]["n"] == 2
+
+
+def test_pop_ranks_by_training_counts_and_reports_no_rating_errors(tmp_path: Path) -> None:
+    processed = load_processed(write_processed(tmp_path))
+    pop = load_baseline_scorers(processed)["pop"]
+    assert not pop.predicts_ratings
+    got, pred = evaluate.evaluate_scorer(pop, processed, CFG)
+    # Training counts [2, 1, 1, 0] at the test pairs (0,3) (1,1) (1,3) (2,0).
+    assert pred.tolist() == [0.0, 1.0, 0.0, 2.0]
+    assert got["rating"] == {"n": 4, "rmse": None, "mae": None}
+    # Lists: u0 [i3, -] (i0-i2 seen), u1 [i1, i3], u2 [i0, i1]: both positives first.
+    assert got["ranking"]["ndcg@1"] == 1.0 and got["ranking"]["recall@2"] == 1.0
+    assert got["top_n"]["coverage"] == 0.75
 
 
 def test_relevance_threshold_outside_the_scale_is_a_clear_error(tmp_path: Path) -> None:
@@ -96,3 +112,42 @@ def test_relevance_threshold_outside_the_scale_is_a_clear_error(tmp_path: Path) 
 def test_missing_build_output_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AerecError, match=r"train.npz: not found; run the build stage first"):
         load_processed(tmp_path)
+
+
+def test_dropped_ratings_before_test_are_excluded_and_those_of_test_are_not(
+    tmp_path: Path,
+) -> None:
+    # u2 rated i1 (train part) and i2 (test part) below binarize's threshold.
+    processed = load_processed(
+        write_seen(write_processed(tmp_path), {(2, 1): "train", (2, 2): "test"})
+    )
+    assert processed.seen_before_test.toarray().astype(bool).tolist() == [
+        [True, True, True, False],
+        [True, False, True, False],
+        [False, True, False, False],
+    ]
+    assert processed.seen.toarray().astype(bool).tolist() == [
+        [True, True, True, True],
+        [True, True, True, True],
+        [True, True, True, False],
+    ]
+    got, _ = evaluate.evaluate_scorer(FixedScorer(np.array(PREDICTED)), processed, CFG)
+    # Lists: u0 [i3, -], u1 [i1, i3], u2 [i0, i2] (i1 excluded, i2 of the test part kept).
+    assert got["ranking"]["ndcg@2"] == 1.0 and got["ranking"]["users"] == 2
+    assert got["top_n"] == {
+        "n": 2,
+        "coverage": 1.0,
+        "arp": approx((0 + 0.5 + 2.0) / 3),
+        "popularity_percentile": approx((0 + (1 / 3) / 2 + 5 / 6) / 3),
+    }
+
+
+def test_skipped_baselines_come_from_builds_topn_report(tmp_path: Path) -> None:
+    out = write_processed(tmp_path)
+    assert evaluate.skipped_baselines(load_processed(out)) == {}
+    report = {"pop": {"val_ndcg@10": 0.5}, "ease": {"skipped": "4 items > cap 2"}}
+    (out / "topn.json").write_text(json.dumps(report))
+    assert evaluate.skipped_baselines(load_processed(out)) == {"ease": "4 items > cap 2"}
+    (out / "topn.json").write_text("{")
+    with pytest.raises(AerecError, match=r"topn.json: not valid JSON .*; rebuild it"):
+        evaluate.skipped_baselines(load_processed(out))

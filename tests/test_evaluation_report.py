@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -89,3 +90,13 @@ def test_external_urls_finds_what_would_leave_the_page() -> None:
         "https://x/y.css",
         "https://i/p.png",
     ]
+
+
+def test_page_names_a_baseline_build_skipped_and_why() -> None:
+    metrics = {"model": _method(0.9), "baselines": {"pop": _method(1.0)}}
+    why = "5,000 items > build.baselines.ease_max_items 10 (EASE inverts a dense matrix)"
+    skipped = {**metrics, evaluation_report.SKIPPED_KEY: {"ease": why}}
+    page = evaluation_report.render([evaluation_report.ModelEvaluation("m", skipped)], "d", None)
+    assert f'<p class="note">ease skipped: {html.escape(why)}</p>' in page
+    plain = evaluation_report.render([evaluation_report.ModelEvaluation("m", metrics)], "d", None)
+    assert "skipped" not in plain

@@ -135,3 +135,20 @@ def test_popularity_percentile_and_bias() -> None:
     got = metrics.popularity_bias(np.array([[0, 1], [2, -1]]), counts)
     # User 0 lists counts 5 and 3 (mean 4), user 1 count 3: ARP = 3.5.
     assert got == {"arp": 3.5, "popularity_percentile": 0.625}
+
+
+def test_top_k_breaks_ties_at_the_cut_off_by_the_lower_index() -> None:
+    scores = np.array([[1.0, 2.0, 2.0, 2.0, 2.0, 0.0], [5.0, 5.0, 5.0, 5.0, 5.0, 5.0]])
+    exclude = sp.csr_matrix(np.array([[0, 0, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]]))
+    assert metrics.top_k(scores, 2, exclude).tolist() == [[1, 3], [1, 2]]
+    assert metrics.top_k(scores, 4, exclude).tolist() == [[1, 3, 4, 0], [1, 2, 3, 4]]
+    assert metrics.top_k(scores, 6, exclude).tolist() == [[1, 3, 4, 0, 5, -1], [1, 2, 3, 4, 5, -1]]
+
+
+def test_top_k_puts_nan_scores_last_and_excluded_items_never() -> None:
+    scores = np.array([[np.nan, 0.5, np.nan, 0.2, -np.inf], [np.nan, np.nan, 1.0, np.nan, 3.0]])
+    exclude = sp.csr_matrix(np.array([[0, 0, 0, 0, 0], [0, 1, 0, 0, 1]]))
+    assert metrics.top_k(scores, 5).tolist() == [[1, 3, 0, 2, 4], [4, 2, 0, 1, 3]]
+    assert metrics.top_k(scores, 3).tolist() == [[1, 3, 0], [4, 2, 0]]
+    assert metrics.top_k(scores, 4, exclude).tolist() == [[1, 3, 0, 2], [2, 0, 3, -1]]
+    assert metrics.top_k(scores.astype(np.float32), 2, exclude).tolist() == [[1, 3], [2, 0]]

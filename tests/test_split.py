@@ -16,6 +16,7 @@ from aerec.split import (
     TRAIN,
     VAL,
     VAL_FOLDIN,
+    assign_dropped_parts,
     assign_parts,
     kfold_test_mask,
     per_user_rank,
@@ -220,3 +221,18 @@ def test_user_holdout_holds_out_whole_users_with_fold_in_and_held_out_parts() ->
     for u in role[VAL] | role[TEST]:
         predicted = int(((parts == VAL) | (parts == TEST))[inter.user == u].sum())
         assert predicted == (2 if counts[u] == 10 else 1)
+
+
+def test_dropped_ratings_of_a_user_holdout_split_follow_their_user() -> None:
+    user = np.array([0, 0, 1, 1, 2, 2], dtype=np.int32)
+    kept = Interactions(user, user % 2, np.ones(6, np.float32), np.arange(6, dtype=np.int32))
+    kept_parts = np.array([TRAIN, TRAIN, VAL_FOLDIN, VAL, TEST, TEST_FOLDIN], dtype=np.int8)
+    dropped = synthetic([2, 5, 1], seed=3)
+    cfg = SplitConfig(method="user_holdout", heldout_fraction=0.2)
+    parts = assign_dropped_parts(dropped, kept, kept_parts, 3, cfg, 14)
+    got = {u: sorted(parts[dropped.user == u].tolist()) for u in range(3)}
+    # user 0 trains; user 1 (validation): round(0.2 * 5) = 1 predicted, 4 fold-in;
+    # user 2 (test): round(0.2 * 1) = 0 predicted, its one rating is fold-in.
+    assert got == {0: [TRAIN] * 2, 1: [VAL] + [VAL_FOLDIN] * 4, 2: [TEST_FOLDIN]}
+    again = assign_dropped_parts(dropped, kept, kept_parts, 3, cfg, 14)
+    assert np.array_equal(parts, again)

@@ -35,7 +35,10 @@ _PREDICT_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Predictor:
-    """mu + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i], clipped."""
+    """mu + user_bias[u] + item_bias[i] + user_factors[u] . item_factors[i].
+
+    `predict` clips to the scale (ratings); `rows` does not (ranking scores).
+    """
 
     mu: float
     user_bias: np.ndarray
@@ -57,12 +60,15 @@ class Predictor:
         return np.clip(out, *self.clip, out=out)
 
     def rows(self, users_idx: np.ndarray) -> np.ndarray:
-        """Predicted ratings (float32) of every item for each user: len(users) x n_items."""
+        """Unclipped scores (float32) of every item for each user: len(users) x n_items.
+
+        Ranking reads these: clipping would tie every item above the scale's top.
+        """
         users_idx = np.asarray(users_idx)
         # The terms in `predict`'s order, so both give the same float32 ratings.
         out = (self.mu + self.user_bias[users_idx])[:, None] + self.item_bias[None, :]
         out += self.user_factors[users_idx] @ self.item_factors.T
-        return np.clip(out.astype(np.float32, copy=False), *self.clip)
+        return out.astype(np.float32, copy=False)
 
 
 def _zeros(n: int, k: int = 0) -> np.ndarray:

@@ -86,12 +86,8 @@ def build(
     default = Path("reports/validation") / cfg.dataset.name / SUMMARY_FILE
     require_validated(Path(ingest_dir), Path(validation) if validation else default)
     summary = stage.run(Path(ingest_dir), Path(out), cfg)
-    rmse = ", ".join(f"{name} {value:.4f}" for name, value in summary["rmse"].items())
     Console().print(
-        f"[bold]build[/] ({summary['split']}): {summary['users']} users x {summary['items']} "
-        f"items; train {summary['train']}, val {summary['val']}, test {summary['test']} "
-        f"-> {support.text(out)}\n  cold users val/test: {summary['cold_users']['val']}/"
-        f"{summary['cold_users']['test']}; baseline test RMSE: {rmse}"
+        f"[bold]build[/] {support.text(stage.describe(summary))} -> {support.text(out)}"
     )
 
 

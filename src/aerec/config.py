@@ -150,7 +150,9 @@ class BaselineConfig(StrictModel):
     """Baselines fitted on train: biases (Koren's regularised two-step) and biased MF (ALS).
 
     Defaults were chosen on the ML-100K u1 validation part (Koren used
-    reg_user 10, reg_item 25 on Netflix).
+    reg_user 10, reg_item 25 on Netflix). The top-N baselines (pop, EASE):
+    EASE's lambda is picked on validation from `ease_lambdas`; EASE is
+    skipped above `ease_max_items` items (a dense item x item inverse).
     """
 
     reg_user: float = Field(default=3.0, ge=0)
@@ -159,6 +161,14 @@ class BaselineConfig(StrictModel):
     mf_reg: float = Field(default=0.1, gt=0)
     mf_iterations: int = Field(default=10, ge=1)
     seed: Seed = 42
+    ease_lambdas: tuple[float, ...] = (100.0, 200.0, 500.0, 1000.0, 2000.0)
+    ease_max_items: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _check_ease(self) -> BaselineConfig:
+        if not self.ease_lambdas or min(self.ease_lambdas) <= 0:
+            raise ValueError("ease_lambdas must be a non-empty list of positive numbers")
+        return self
 
 
 class BuildConfig(StrictModel):

@@ -25,6 +25,8 @@ BUCKETS_FILE = "buckets.json"
 # Bucket tables are many numbers that rarely decide anything: they go to
 # BUCKETS_FILE, so metrics.json stays a short table for `dvc metrics diff`.
 BUCKET_GROUPS = ("user_activity", "item_popularity")
+# metrics.json key, present only when build skipped a baseline: {name: why}.
+SKIPPED_KEY = "skipped_baselines"
 PREDICTIONS_FILE = "predictions.parquet"
 EMBEDDINGS_FILE = "embeddings.parquet"
 REPORT_FILE = "index.html"
@@ -97,9 +99,12 @@ def render(
         "the fallback baseline.</p>",
         "<h2>Ranking and top-N lists</h2>",
         _ranking_table(rows),
+        _skipped(evaluations),
         '<p class="note">Ranking metrics average over the users with at least one relevant '
         "held-out item; items seen in training or validation are never recommended. "
-        "R (Mult-VAE) divides the hits by min(K, relevant items). Coverage, popularity "
+        "R (Mult-VAE) divides the hits by min(K, relevant items). The pop (most trained "
+        "items) and ease (Steck 2019, lambda picked on validation) baselines only rank. "
+        "Coverage, popularity "
         "percentile and ARP (mean training count of the listed items) describe the top-N "
         "lists.</p>",
         "<h2>RMSE by user activity (training ratings per user)</h2>",
@@ -134,6 +139,13 @@ def _intro(evaluations: Sequence[ModelEvaluation], validation_href: str | None) 
     )
     models = ", ".join(_esc(e.key) for e in evaluations) or "none"
     return f'<p class="sub">models: {models} &middot; {n:,} test ratings{link}</p>'
+
+
+def _skipped(evaluations: Sequence[ModelEvaluation]) -> str:
+    """A note naming each baseline build skipped and why (EASE above its item cap)."""
+    skipped = evaluations[0].metrics.get(SKIPPED_KEY, {}) if evaluations else {}
+    notes = "; ".join(f"{_esc(name)} skipped: {_esc(why)}" for name, why in skipped.items())
+    return f'<p class="note">{notes}</p>' if notes else ""
 
 
 def _ks(rows: list[tuple[str, Metrics, bool]]) -> list[int]:

@@ -115,8 +115,9 @@ class Predictor:
 
     The input matrix goes to the model's device once. For an item-based model
     with `decode`, every item's code is computed once, on first use.
-    Predictions are ratings clipped to the scale, or Mult-VAE's
-    log-probabilities. Hybrid models need the side matrices they were trained with.
+    `pairs` gives ratings clipped to the scale (or Mult-VAE's
+    log-probabilities); `rows` gives unclipped scores, for ranking. Hybrid
+    models need the side matrices they were trained with.
     """
 
     def __init__(
@@ -161,8 +162,10 @@ class Predictor:
 
     @torch.no_grad()
     def rows(self, users: np.ndarray) -> np.ndarray:
-        """Dense predictions, len(users) x n_items, in user x item orientation.
+        """Dense ranking scores, len(users) x n_items, in user x item orientation.
 
+        Never clipped: a rating model's order above the scale's maximum is kept
+        (clipping would tie every such item); clip what is shown as a rating.
         A user-based model runs the asked user rows; an item-based model
         computes only the asked users' output columns for every item (from
         the cached item codes when it can), then transposes.
@@ -181,7 +184,7 @@ class Predictor:
                 items = torch.arange(self.data.n_items, device=self.device)
                 parts = [model(model.make_batch(self.data, c), targets) for c in row_chunks(items)]
                 out = torch.cat(parts).t()
-        return clip(model, out.float()).cpu().numpy()
+        return out.float().cpu().numpy()
 
     def pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predictions at the (users[k], items[k]) pairs, in the given order.

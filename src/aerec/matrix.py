@@ -137,17 +137,29 @@ def transform_ratings(
     unobserved (implicit feedback, as Mult-VAE does with ratings >= 3.5).
     """
     rating = inter.rating
+    keep = transform_keeps(rating, transform, threshold)
     if transform == "raw":
         return inter, {"min": scale.min, "max": scale.max, "step": scale.step}
     if transform == "thumbs":
-        keep = rating > 0
         values = np.where(rating[keep] >= 4, np.float32(1.0), np.float32(0.1))
         return replace(inter.select(keep), rating=values), {"min": 0.1, "max": 1.0, "step": 0.9}
+    kept = inter.select(keep)
+    ones = np.ones(len(kept), dtype=np.float32)
+    return replace(kept, rating=ones), {"min": 0.0, "max": 1.0, "step": 1.0}
+
+
+def transform_keeps(rating: np.ndarray, transform: str, threshold: float) -> np.ndarray:
+    """Mask of the ratings the transform keeps; the others are dropped (but were rated).
+
+    A dropped rating is still a rating the user gave: build records it as
+    seen (seen.npz), so it is never recommended again.
+    """
+    if transform == "raw":
+        return np.ones(len(rating), dtype=bool)
+    if transform == "thumbs":
+        return rating > 0
     if transform == "binarize":
-        keep = rating >= threshold
-        kept = inter.select(keep)
-        ones = np.ones(len(kept), dtype=np.float32)
-        return replace(kept, rating=ones), {"min": 0.0, "max": 1.0, "step": 1.0}
+        return rating >= threshold
     raise ValueError(f"unknown transform {transform!r}")
 
 
@@ -179,22 +191,43 @@ def compact(
     inter: Interactions, user_map: pl.DataFrame, item_map: pl.DataFrame
 ) -> tuple[Interactions, pl.DataFrame, pl.DataFrame]:
     """Drop ids that no longer have a rating and renumber the rest contiguously."""
-    user, user_map = _compact_axis(inter.user, user_map, s.USER_IDX)
-    item, item_map = _compact_axis(inter.item, item_map, s.ITEM_IDX)
-    return replace(inter, user=user, item=item), user_map, item_map
+    inter, _, user_map, item_map = compact_with(inter, None, user_map, item_map)
+    return inter, user_map, item_map
+
+
+def compact_with(
+    inter: Interactions,
+    other: Interactions | None,
+    user_map: pl.DataFrame,
+    item_map: pl.DataFrame,
+) -> tuple[Interactions, Interactions | None, pl.DataFrame, pl.DataFrame]:
+    """`compact` on `inter`'s ids, with `other` renumbered the same way.
+
+    `other` (ratings the transform dropped) loses the ratings of users or
+    items `inter` no longer has.
+    """
+    user, new_user, user_map = _compact_axis(inter.user, user_map, s.USER_IDX)
+    item, new_item, item_map = _compact_axis(inter.item, item_map, s.ITEM_IDX)
+    inter = replace(inter, user=user, item=item)
+    if other is not None:
+        keep = (new_user[other.user] >= 0) & (new_item[other.item] >= 0)
+        other = other.select(keep)
+        other = replace(other, user=new_user[other.user], item=new_item[other.item])
+    return inter, other, user_map, item_map
 
 
 def _compact_axis(
     index: np.ndarray, mapping: pl.DataFrame, idx_col: str
-) -> tuple[np.ndarray, pl.DataFrame]:
+) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
+    """(new index of each rating, new index of each old id or -1, the compacted map)."""
     present = np.bincount(index, minlength=mapping.height) > 0
+    new_index = np.where(present, np.cumsum(present, dtype=np.int64) - 1, -1).astype(np.int32)
     if present.all():
-        return index, mapping
-    new_index = (np.cumsum(present, dtype=np.int64) - 1).astype(np.int32)
+        return index, new_index, mapping
     kept = mapping.filter(pl.Series(present)).with_columns(
         pl.Series(idx_col, np.arange(int(present.sum()), dtype=np.int32))
     )
-    return new_index[index], kept
+    return new_index[index], new_index, kept
 
 
 def to_csr(

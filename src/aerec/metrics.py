@@ -86,27 +86,57 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> n
     """The k best item indices per row of `scores`, best first; -1 fills slots with no item.
 
     `exclude` (same shape, CSR) marks items that may not be recommended (already
-    seen); they never appear. Only k items per row are sorted (argpartition
-    first); within a list ties go to the lower index, at the cut-off a tie is
-    settled by argpartition (deterministic for equal input).
+    seen); they never appear. The order is total and deterministic: higher
+    score first, equal scores by the lower item index (at the cut-off too), NaN
+    scores last (with -inf). Only the k chosen items per row are sorted.
     """
+    key = _rank_keys(scores, exclude)
+    n_rows, n_items = key.shape
+    k = min(k, n_items)
+    if k == 0:
+        return np.zeros((n_rows, 0), dtype=np.int64)
+    cand = _first_k(key, k) if k < n_items else np.broadcast_to(np.arange(n_items), key.shape)
+    # Candidates are in index order, so the stable sort breaks ties by the lower index.
+    order = np.argsort(np.take_along_axis(key, cand, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(cand, order, axis=1).astype(np.int64)
+    top[np.isnan(np.take_along_axis(key, top, axis=1))] = -1
+    return top
+
+
+def _rank_keys(scores: np.ndarray, exclude: sp.csr_matrix | None) -> np.ndarray:
+    """Ascending sort keys, best first: -score, +inf for NaN scores, NaN for excluded items."""
     scores = np.asarray(scores)
-    # One negated copy (float32 stays float32): ascending order of `cost` is best first.
-    cost = np.negative(scores, dtype=np.result_type(scores.dtype, np.float32))
-    n_rows, n_items = cost.shape
+    # One negated copy (float32 stays float32).
+    key = np.negative(scores, dtype=np.result_type(scores.dtype, np.float32))
+    key[np.isnan(key)] = np.inf
     if exclude is not None:
         coo = exclude.tocoo()
-        cost[coo.row, coo.col] = np.inf
-    k = min(k, n_items)
-    if k < n_items:
-        cand = np.sort(np.argpartition(cost, k - 1, axis=1)[:, :k], axis=1)
-    else:
-        cand = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
-    # Candidates are in index order, so the stable sort breaks ties by the lower index.
-    order = np.argsort(np.take_along_axis(cost, cand, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(cand, order, axis=1)
-    top[np.take_along_axis(cost, top, axis=1) == np.inf] = -1
-    return top
+        key[coo.row, coo.col] = np.nan
+    return key
+
+
+def _first_k(key: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the k items with the smallest keys (NaN largest), ties by index; index order.
+
+    The k-th smallest key is the cut: every item below it is in, and of the
+    items at it, the lowest indices until k are taken. Rows without a tie
+    across the cut take the fast path (everything at or below it).
+    """
+    cut = np.partition(key, k - 1, axis=1)[:, k - 1 : k]
+    chosen = key <= cut  # NaN never compares: a NaN cut or ties leave a count != k
+    odd = np.flatnonzero(chosen.sum(axis=1) != k)
+    if odd.size:
+        chosen[odd] = _first_k_ties(key[odd], cut[odd], k)
+    return np.nonzero(chosen)[1].reshape(key.shape[0], k)
+
+
+def _first_k_ties(key: np.ndarray, cut: np.ndarray, k: int) -> np.ndarray:
+    """`_first_k`'s choice mask for rows with ties at the cut, or NaN at it."""
+    cut_nan = np.isnan(cut)
+    below = np.where(cut_nan, ~np.isnan(key), key < cut)
+    at = np.where(cut_nan, np.isnan(key), key == cut)
+    need = k - below.sum(axis=1, keepdims=True)
+    return below | (at & (np.cumsum(at, axis=1) <= need))
 
 
 def relevant_items(held_out: sp.csr_matrix, threshold: float) -> sp.csr_matrix:

@@ -81,6 +81,7 @@ class Processed:
     item_side: sp.csr_matrix
     scale: tuple[float, float]
     stats: dict[str, Any]
+    dropped: sp.csr_matrix | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -93,8 +94,29 @@ class Processed:
 
     @cached_property
     def known(self) -> sp.csr_matrix:
-        """Every rating of every part, test included: what a user has already rated."""
+        """Every kept rating of every part, test included."""
         return _sum([self.inputs, self.test])
+
+    @cached_property
+    def seen(self) -> sp.csr_matrix:
+        """Everything a user rated, test and the transform's dropped ratings included.
+
+        What recommend never shows again (values mean nothing, only the pattern).
+        """
+        return self.known if self.dropped is None else _sum([self.known, self.dropped])
+
+    @cached_property
+    def seen_before_test(self) -> sp.csr_matrix:
+        """What test ranking excludes: the inputs and the dropped ratings of the parts before test.
+
+        A dropped rating whose part is test stays rankable: the test period is unknown.
+        """
+        if self.dropped is None:
+            return self.inputs
+        before = self.dropped.copy()
+        before.data = (before.data != s.PART_CODES["test"] + 1).astype(np.float32)
+        before.eliminate_zeros()
+        return _sum([self.inputs, before])
 
     def training(self) -> TrainingData:
         """The training view: train, validation and its inputs; no test ratings."""
@@ -139,6 +161,7 @@ def load_processed(processed_dir: Path) -> Processed:
         item_side,
         _scale(stats, processed_dir / s.BUILD_STATS_FILE),
         stats,
+        _optional_csr(processed_dir / s.SEEN_FILE, train.shape),
     )
 
 
@@ -223,6 +246,11 @@ def _scale(stats: dict[str, Any], path: Path) -> tuple[float, float]:
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise AerecError(f"{path}: scale {lo:g}..{hi:g} is not a range; rebuild it (aerec build)")
     return lo, hi
+
+
+def _optional_csr(path: Path, shape: tuple[int, int]) -> sp.csr_matrix | None:
+    """A matrix build may not have written (older builds have no seen.npz)."""
+    return read_csr(path, shape) if path.is_file() else None
 
 
 def _optional_side(path: Path, n_rows: int) -> sp.csr_matrix:

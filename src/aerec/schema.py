@@ -70,6 +70,12 @@ ITEM_SIDE_FILE = "item_side.npz"
 BUILD_STATS_FILE = "stats.json"
 BASELINES_FILE = "baselines.json"
 BASELINE_PARAMS_FILE = "baselines.npz"
+TOPN_PARAMS_FILE = "topn.npz"  # pop's counts, EASE's item x item weights
+TOPN_FILE = "topn.json"  # their validation scores, EASE's picked lambda
+# Split parts and their codes (split.py assigns them; seen.npz stores code + 1).
+PART_CODES = {"train": 0, "val": 1, "test": 2, "val_foldin": 3, "test_foldin": 4}
+# Ratings the transform dropped (binarize's low ones), value = part code + 1: seen, never a target.
+SEEN_FILE = "seen.npz"
 # Split parts; `<part>.npz` holds each. The *_foldin parts exist only for a
 # user holdout split (the input a model sees for a held-out user).
 SPLIT_PARTS = ("train", "val", "test", "val_foldin", "test_foldin")

@@ -22,6 +22,7 @@ import torch
 from aerec import schema as s
 from aerec.baselines import Predictor as BaselinePredictor
 from aerec.baselines import load_baselines
+from aerec.baselines_topn import TopN, load_topn
 from aerec.errors import AerecError
 from aerec.inference import Predictor
 from aerec.models.base import Autoencoder
@@ -33,10 +34,13 @@ BLOCK_ENTRIES = 1 << 22
 
 
 class Scorer(Protocol):
-    """Predicted ratings for index pairs and for whole user rows.
+    """Predicted ratings for index pairs and ranking scores for whole user rows.
 
-    `predicts_ratings` is False for a scorer whose scores are not ratings
-    (Mult-VAE's log-probabilities): only its ranking metrics mean something.
+    `pairs` may clip to the rating scale; `rows` never does (ranking reads
+    it, and a clip would tie every item above the top of the scale): clip
+    what is shown as a rating. `predicts_ratings` is False for a scorer whose
+    scores are not ratings (Mult-VAE's log-probabilities, pop, EASE): only its
+    ranking metrics mean something.
     """
 
     predicts_ratings: bool
@@ -61,10 +65,47 @@ class BaselineScorer:
         return self.predictor.rows(users)
 
 
-def load_baseline_scorers(processed: Processed) -> dict[str, BaselineScorer]:
-    """Every baseline build fitted, as scorers, in build's order."""
+@dataclass(frozen=True)
+class TopNScorer:
+    """A top-N baseline (pop, EASE) ranking from each user's history, `inputs`.
+
+    Its scores are not ratings (`predicts_ratings` False): only ranking
+    metrics are reported for it.
+    """
+
+    model: TopN
+    inputs: sp.csr_matrix
+    predicts_ratings: bool = False
+
+    def rows(self, users: np.ndarray) -> np.ndarray:
+        return self.model.scores(self.inputs[np.asarray(users)])
+
+    def pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        users, items = np.asarray(users), np.asarray(items)
+        out = np.empty(len(users), dtype=np.float32)
+        distinct, where = np.unique(users, return_inverse=True)
+        where = where.ravel()
+        for batch in user_batches(np.arange(len(distinct)), self.inputs.shape[1]):
+            block = self.rows(distinct[batch])
+            asked = np.flatnonzero((where >= batch[0]) & (where <= batch[-1]))
+            out[asked] = block[where[asked] - batch[0], items[asked]]
+        return out
+
+
+def load_baseline_scorers(processed: Processed, topn: bool = True) -> dict[str, Scorer]:
+    """Every baseline build fitted, as scorers, in build's order: rating ones, then top-N.
+
+    The top-N ones rank from the inputs (every rating known before the test);
+    `topn` False leaves them unread (a fallback is always a rating baseline).
+    """
     fitted = load_baselines(processed.dir / s.BASELINE_PARAMS_FILE)
-    return {name: BaselineScorer(p, processed.shape[1]) for name, p in fitted.items()}
+    out: dict[str, Scorer] = {
+        name: BaselineScorer(p, processed.shape[1]) for name, p in fitted.items()
+    }
+    topn_models = load_topn(processed.dir / s.TOPN_PARAMS_FILE) if topn else {}
+    for name, model in topn_models.items():
+        out[name] = TopNScorer(model, processed.inputs)
+    return out
 
 
 def entries(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,8 +16,8 @@ import numpy as np
 from aerec.config import SplitConfig
 from aerec.errors import AerecError
 from aerec.matrix import Interactions
+from aerec.schema import PART_CODES as PART_CODES  # re-exported: build and tests read it here
 
-PART_CODES = {"train": 0, "val": 1, "test": 2, "val_foldin": 3, "test_foldin": 4}
 TRAIN, VAL, TEST, VAL_FOLDIN, TEST_FOLDIN = range(5)
 ML100K_FOLDS = 5
 
@@ -184,4 +184,40 @@ def user_holdout(
     parts[(user_role == VAL) & ~predicted] = VAL_FOLDIN
     parts[(user_role == TEST) & predicted] = TEST
     parts[(user_role == TEST) & ~predicted] = TEST_FOLDIN
+    return parts
+
+
+def assign_dropped_parts(
+    dropped: Interactions,
+    kept: Interactions,
+    kept_parts: np.ndarray,
+    n_users: int,
+    cfg: SplitConfig,
+    n_input_rows: int,
+) -> np.ndarray:
+    """Part codes of the ratings the transform dropped, so they are seen where they belong.
+
+    The kept ratings' split is left exactly as it is; the dropped ones are
+    split by the same method and fractions on their own (the same rows for
+    ml100k, the latest for temporal). For a user holdout split a dropped
+    rating follows its user's role: train users' go to train, a held-out
+    user's are `heldout_fraction` predicted (val / test), the rest fold-in.
+    Then a dropped rating of train, validation or a fold-in part is excluded
+    from test ranking, and one of test is not (the test period is not known).
+    """
+    if len(dropped) == 0:
+        return np.zeros(0, dtype=np.int8)
+    if cfg.method != "user_holdout":
+        return assign_parts(dropped, n_users, cfg, n_input_rows)
+    role = np.zeros(n_users, dtype=np.int8)
+    role[kept.user[(kept_parts == VAL) | (kept_parts == VAL_FOLDIN)]] = VAL
+    role[kept.user[(kept_parts == TEST) | (kept_parts == TEST_FOLDIN)]] = TEST
+    rng = np.random.default_rng(cfg.seed)
+    rank, counts = per_user_rank(dropped.user, n_users, rng.permutation(len(dropped)))
+    predicted = rank < take_counts(counts, cfg.heldout_fraction)[dropped.user]
+    user_role = role[dropped.user]
+    parts = np.full(len(dropped), TRAIN, dtype=np.int8)
+    for held, foldin in ((VAL, VAL_FOLDIN), (TEST, TEST_FOLDIN)):
+        parts[(user_role == held) & predicted] = held
+        parts[(user_role == held) & ~predicted] = foldin
     return parts

@@ -89,12 +89,15 @@ def test_prediction_and_code_shapes(key: str, trained: dict[str, Path], data_dir
     assert dense.shape == (3, 20)
     pairs = predictor.pairs(np.array([7, 3, 3]), np.array([1, 2, 2]))
     assert pairs.shape == (3,)
-    # The pair path and the dense path compute the same outputs.
-    np.testing.assert_allclose(pairs, [dense[2, 1], dense[0, 2], dense[0, 2]], rtol=1e-5, atol=1e-5)
+    # The pair path and the dense path compute the same outputs; only pairs (ratings) are
+    # clipped to the scale, the dense scores rank unclipped.
+    same = np.array([dense[2, 1], dense[0, 2], dense[0, 2]])
+    if model.predicts_ratings:
+        same = np.clip(same, 1.0, 5.0)
+        assert pairs.min() >= 1.0 and pairs.max() <= 5.0
+    np.testing.assert_allclose(pairs, same, rtol=1e-5, atol=1e-5)
     codes = predictor.codes(np.arange(4))
     assert codes.shape[0] == 4 and codes.ndim == 2
-    if model.predicts_ratings:
-        assert dense.min() >= 1.0 and dense.max() <= 5.0
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -244,3 +247,25 @@ def test_user_mean_fill_equals_a_dense_filled_input() -> None:
 
 def _csr(array: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix(array)
+
+
+@pytest.mark.parametrize("noise_std", [0.0, 0.01, 1.0, 2.0])
+def test_vae_latent_noise_is_noise_std_times_a_standard_normal_times_sigma(
+    data_dir: Path, noise_std: float
+) -> None:
+    data = load_training_data(data_dir)
+    block = {**TINY_BLOCKS["vae"], "noise_std": noise_std}
+    model = build_model("vae", block, _spec(data)).train()  # dropout 0: only the noise is random
+    rating = RatingData(data.train, torch.device("cpu"), None, None)
+    batch = model.make_batch(rating, torch.arange(6))
+    with torch.no_grad():
+        torch.manual_seed(3)
+        got = model(batch, Targets())
+        mu, logvar = model._stats(batch)
+        torch.manual_seed(3)
+        eps = torch.randn_like(mu) if noise_std > 0 else torch.zeros_like(mu)
+        want = model.decode(mu + noise_std * eps * torch.exp(0.5 * logvar), Targets())
+    assert torch.equal(got, want)
+    assert model_config("vae", {}).noise_std == 1.0  # the paper's, unchanged by default
+    with pytest.raises(AerecError, match=r"^models\.vae: noise_std must be >= 0$"):
+        model_config("vae", {"noise_std": -0.5})

@@ -14,10 +14,11 @@ import pytest
 
 from aerec import schema as s
 from aerec.baselines import load_baselines
+from aerec.baselines_topn import load_topn
 from aerec.config import BuildConfig, Params, SplitConfig
 from aerec.errors import AerecError
 from aerec.processed import load_maps, load_processed, read_csr
-from aerec.stages.build import run
+from aerec.stages.build import describe, run
 
 
 def ingest_dir(tmp_path: Path, rows: list[tuple], side: bool = True) -> Path:
@@ -176,6 +177,65 @@ def test_kcore_and_transform_are_applied_before_the_maps(tmp_path: Path) -> None
     stats = json.loads((out / s.BUILD_STATS_FILE).read_text())
     assert stats["counts"]["kcore_passes"] == 1
     assert stats["scale"] == {"min": 0.1, "max": 1.0, "step": 0.9}
+
+
+def test_binarize_keeps_the_split_and_records_the_dropped_ratings_by_part(
+    tmp_path: Path,
+) -> None:
+    cfg = BuildConfig(
+        transform="binarize", split=SplitConfig(method="ml100k", fold=2, val_fraction=0)
+    )
+    out = tmp_path / "processed"
+    run(ingest_dir(tmp_path, LINES), out, Params(build=cfg))
+    users, items = load_maps(out)
+    # d and w have no rating >= 3.5: gone, with their dropped (d, w) rating.
+    assert users.get_column(s.USER_ID).to_list() == ["a", "b", "c"]
+    assert items.get_column(s.ITEM_ID).to_list() == ["x", "y", "z"]
+    parts = _parts(out)
+    # Fold 2 is lines 3-4: (a, x) = 5 kept, (b, x) = 3 dropped, both in test.
+    assert parts["test"].toarray().tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
+    assert parts["train"].toarray().tolist() == [[0, 1, 0], [0, 0, 1], [1, 0, 1]]
+    # Dropped: (b, x) test (code 2 + 1); (b, y), (a, z), (c, y) train (0 + 1).
+    seen = read_csr(out / s.SEEN_FILE).toarray().tolist()
+    assert seen == [[0, 0, 1], [3, 1, 0], [0, 1, 0]]
+    processed = load_processed(out)
+    assert processed.seen_before_test.toarray().astype(bool).sum(axis=1).tolist() == [2, 2, 3]
+    assert processed.seen.toarray().astype(bool).all()
+    stats = json.loads((out / s.BUILD_STATS_FILE).read_text())
+    assert stats["counts"]["dropped_seen"] == {
+        "train": 3,
+        "val": 0,
+        "test": 1,
+        "val_foldin": 0,
+        "test_foldin": 0,
+    }
+
+
+def test_build_fits_pop_and_ease_and_picks_lambda_on_validation(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    pairs = rng.permutation(30 * 12)[:200]
+    rows = [(f"u{p // 12}", f"i{p % 12}", float(1 + p % 5), int(p)) for p in pairs]
+    base = BuildConfig(split=SplitConfig(method="random", val_fraction=0.3))
+    cfg = base.model_copy(
+        update={"baselines": base.baselines.model_copy(update={"ease_lambdas": (1.0, 30.0)})}
+    )
+    out = tmp_path / "processed"
+    summary = run(ingest_dir(tmp_path, rows, side=False), out, Params(build=cfg))
+    report = json.loads((out / s.TOPN_FILE).read_text())
+    assert report == summary["topn"]
+    by_lambda = report["ease"]["val_ndcg@10"]
+    assert list(by_lambda) == ["1", "30"]
+    assert report["ease"]["lambda"] == float(max(by_lambda, key=by_lambda.get))
+    fitted = load_topn(out / s.TOPN_PARAMS_FILE)
+    assert fitted["ease"].lam == report["ease"]["lambda"]
+    train = read_csr(out / "train.npz")
+    assert fitted["pop"].item_scores.tolist() == np.bincount(train.indices, minlength=12).tolist()
+    lam = report["ease"]["lambda"]
+    pop, ease = report["pop"]["val_ndcg@10"], by_lambda[f"{lam:g}"]
+    assert describe(summary).splitlines()[2] == (
+        f"  top-N baselines, val_ndcg@10: pop {pop:.4f}, ease {ease:.4f} (lambda {lam:g}, "
+        "picked on validation)"
+    )
 
 
 def test_user_errors_name_the_file_and_what_to_do(tmp_path: Path) -> None:

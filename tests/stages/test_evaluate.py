@@ -114,7 +114,11 @@ def test_stage_writes_metrics_predictions_embeddings_plots_and_page(
     ]
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics) == ["model", "baselines"]
-    assert list(metrics["baselines"]) == ["biased_mf", "biases", "global_mean"]
+    assert list(metrics["baselines"]) == ["biased_mf", "biases", "global_mean", "pop", "ease"]
+    # pop and EASE rank only: no rating errors, ranking metrics as for any method.
+    for name in ("pop", "ease"):
+        assert metrics["baselines"][name]["rating"] == {"n": 4, "rmse": None, "mae": None}
+        assert metrics["baselines"][name]["ranking"]["users"] == 2
     assert list(metrics["model"]) == ["rating", "cold_users", "cold_items", "ranking", "top_n"]
     buckets = json.loads((out / "buckets.json").read_text())
     assert list(buckets["model"]) == ["user_activity", "item_popularity"]

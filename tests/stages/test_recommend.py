@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.evaluation_fixture import FixedScorer, write_items, write_processed
+from tests.evaluation_fixture import FixedScorer, write_items, write_processed, write_seen
 
 from aerec import scoring
 from aerec.processed import load_processed
@@ -79,3 +79,32 @@ def test_titles_are_optional(tmp_path: Path) -> None:
     recommender = Recommender.build(FixedScorer(SCORES), processed, tmp_path / "absent.parquet")
     frame, _ = recommender.for_user("u1", 1)
     assert frame.rows() == [("u1", 1, "i4", 3.5)]
+
+
+def test_ratings_are_ranked_unclipped_and_shown_clipped(tmp_path: Path) -> None:
+    processed = load_processed(write_processed(tmp_path / "processed", extra_items=2))
+    # u2 knows i0 only; clipped to 5, i1, i2 and i4 would tie and come in index order.
+    scores = SCORES.copy()
+    scores[2] = [3.0, 5.5, 7.0, 0.5, 6.0, 0.0]
+    recommender = Recommender.build(FixedScorer(scores), processed, None)
+    frame, _ = recommender.for_user("u2", 4)
+    assert frame.select("item_id", "prediction").rows() == [
+        ("i2", 5.0),
+        ("i4", 5.0),
+        ("i1", 5.0),
+        ("i3", 1.0),
+    ]
+    batch = recommender.for_users(np.array([2]), 4)
+    assert (
+        batch.select("item_id", "prediction").rows() == frame.select("item_id", "prediction").rows()
+    )
+
+
+def test_ratings_the_transform_dropped_are_never_recommended(tmp_path: Path) -> None:
+    out = write_seen(
+        write_processed(tmp_path / "processed", extra_items=2), {(2, 1): "train", (2, 4): "test"}
+    )
+    recommender = Recommender.build(FixedScorer(SCORES), load_processed(out), None)
+    frame, _ = recommender.for_user("u2", 3)
+    # u2 rated i0 (test) and, dropped by the transform, i1 and i4: i2, i3, i5 are left.
+    assert frame.select("item_id", "prediction").rows() == [("i2", 1.0), ("i3", 1.0), ("i5", 1.0)]

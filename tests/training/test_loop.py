@@ -431,7 +431,7 @@ def test_bce_training_learns_thumbs_data(tmp_path: Path) -> None:
     assert history[-1]["val_rmse"] < 0.85 * mean_rmse
     model, _ = load_model(tmp_path / "model.pt")
     scores = Predictor(model, data.train).rows(np.arange(data.train.shape[0]))
-    assert scores.min() >= 0.1 and scores.max() <= 1.0  # clipped to the thumbs scale
+    assert scores.min() >= 0.0 and scores.max() <= 1.0  # a sigmoid's scores, never clipped
 
 
 @pytest.mark.parametrize(
@@ -460,6 +460,26 @@ def test_bce_on_positives_only_is_refused(data_dir: Path, tmp_path: Path) -> Non
     block = {"hidden": 4, "output_activation": "sigmoid"}
     with pytest.raises(AerecError, match="needs negatives among them, but every training value"):
         fit("autorec", block, _cfg(loss="bce"), ones, tmp_path, log=False)
+
+
+@pytest.mark.parametrize("key", ["autorec", "deep_ae"])
+def test_mse_on_positives_only_is_refused_with_what_to_use(
+    data_dir: Path, tmp_path: Path, key: str
+) -> None:
+    data = load_training_data(data_dir)
+    train, val = data.train.copy(), data.val.copy()
+    train.data[:], val.data[:] = 1.0, 1.0
+    ones = TrainingData.of(train, val, 0.0, 1.0)
+    with pytest.raises(AerecError) as error:
+        fit(key, TINY_BLOCKS[key], _cfg(loss="mse"), ones, tmp_path, log=False)
+    assert str(error.value) == (
+        "train.loss: mse over observed entries that are all 1 (build.transform binarize keeps "
+        f"positives only) fits a constant, so model '{key}' would rank nothing; use the vae "
+        "(multinomial likelihood), or loss bce with build.transform thumbs"
+    )
+    assert not (tmp_path / "checkpoint.pt").exists()
+    fit("vae", TINY_BLOCKS["vae"], _cfg(epochs=1), ones, tmp_path / "vae", log=False)
+    assert (tmp_path / "vae" / "model.pt").is_file()
 
 
 def test_lbfgs_reaches_a_stationary_point_of_the_stated_objective(

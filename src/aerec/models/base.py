@@ -310,8 +310,20 @@ class Autoencoder(nn.Module):
 
     def check_loss(self, loss: LossKind, key: str, train: sp.csr_matrix) -> None:
         """Refuse a loss this model or these training values cannot mean (one clear line)."""
-        if loss != "bce":
+        if loss == "bce":
+            self._check_bce(key, train)
             return
+        values = train.data
+        if values.size and values.min() == values.max():
+            raise AerecError(
+                f"train.loss: mse over observed entries that are all {values.max():g} "
+                f"(build.transform binarize keeps positives only) fits a constant, so model "
+                f"'{key}' would rank nothing; use the vae (multinomial likelihood), or loss bce "
+                "with build.transform thumbs"
+            )
+
+    def _check_bce(self, key: str, train: sp.csr_matrix) -> None:
+        """BCE needs probability outputs, targets in [0, 1] and negatives among them."""
         if not self.outputs_probabilities():
             raise AerecError(
                 f"train.loss: bce needs outputs in [0, 1]; give model '{key}' a sigmoid output "

@@ -3,14 +3,17 @@
 Reads an ingest directory (ratings.parquet [+ users.parquet, items.parquet,
 rejects.parquet]) and writes data/processed/: user_map.parquet,
 item_map.parquet, <part>.npz for every split part, user_side.npz,
-item_side.npz, stats.json, baselines.npz (parameters) and baselines.json
-(their scores on validation and test).
+item_side.npz, stats.json, seen.npz (the ratings the transform dropped),
+baselines.npz (parameters) and baselines.json (their scores on validation
+and test), topn.npz and topn.json (pop and EASE, EASE's lambda picked on
+validation).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +23,24 @@ import scipy.sparse as sp
 
 from aerec import schema as s
 from aerec.baselines import fit_baselines, save_baselines, score
+from aerec.baselines_topn import PICK_K, fit_topn, save_topn
 from aerec.config import BuildConfig, Params
 from aerec.errors import AerecError
 from aerec.io import atomic_folder, write_json, write_parquet
 from aerec.matrix import (
     Interactions,
-    compact,
+    compact_with,
     kcore,
     load_interactions,
     save_csr,
     side_matrix,
     to_csr,
+    transform_keeps,
     transform_ratings,
 )
-from aerec.split import PART_CODES, assign_parts
+from aerec.split import PART_CODES, assign_dropped_parts, assign_parts
 
+PICK = f"val_ndcg@{PICK_K}"
 # For a user holdout split, a held-out part's input is its fold-in part.
 _HOLDOUT_INPUT_OF = {"val": "val_foldin", "test": "test_foldin"}
 
@@ -60,6 +66,7 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     lap("load")
     if cfg.split.method == "ml100k":
         _require_no_rejects(ingest_dir / s.REJECTS_FILE)
+    dropped = inter.select(~transform_keeps(inter.rating, cfg.transform, cfg.threshold))
     inter, scale = transform_ratings(inter, cfg.transform, cfg.threshold, params.dataset.scale)
     n_transformed = len(inter)
     keep, passes = kcore(
@@ -67,7 +74,7 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     )
     if not keep.all():
         inter = inter.select(keep)
-    inter, user_map, item_map = compact(inter, user_map, item_map)
+    inter, dropped, user_map, item_map = compact_with(inter, dropped, user_map, item_map)
     lap("filter")
     if len(inter) == 0:
         raise AerecError(
@@ -77,13 +84,16 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     shape = (user_map.height, item_map.height)
     parts = assign_parts(inter, shape[0], cfg.split, n_input)
     matrices = _part_matrices(inter, parts, shape)
-    del inter, parts
+    dropped_parts = assign_dropped_parts(dropped, inter, parts, shape[0], cfg.split, n_input)
+    seen = _seen_matrix(dropped, dropped_parts, shape)
+    del inter, parts, dropped, dropped_parts
     lap("split")
 
     write_parquet(user_map, out_dir / s.USER_MAP_FILE)
     write_parquet(item_map, out_dir / s.ITEM_MAP_FILE)
     for name, matrix in matrices.items():
         save_csr(matrix, out_dir / f"{name}.npz")
+    save_csr(seen, out_dir / s.SEEN_FILE)
     side = _write_side(ingest_dir, out_dir, cfg, user_map, item_map)
     lap("write")
 
@@ -93,6 +103,9 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     cold = _cold(matrices)
     scores = _baseline_scores(models, matrices, cold)
     write_json(scores, out_dir / s.BASELINES_FILE)
+    topn, topn_report = _fit_topn(matrices, seen, cfg)
+    save_topn(topn, out_dir / s.TOPN_PARAMS_FILE)
+    write_json(topn_report, out_dir / s.TOPN_FILE)
     lap("baselines")
 
     stats = {
@@ -105,6 +118,10 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
             "input_ratings": n_input,
             "after_transform": n_transformed,
             "after_kcore": int(sum(m.nnz for m in matrices.values())),
+            "dropped_seen": {
+                name: int(np.count_nonzero(seen.data == code + 1))
+                for name, code in PART_CODES.items()
+            },
             "kcore_passes": passes,
             "users": shape[0],
             "items": shape[1],
@@ -126,8 +143,36 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
         **{name: int(m.nnz) for name, m in matrices.items()},
         "cold_users": {name: c["users"] for name, c in cold.items()},
         "rmse": {name: scores[name]["test"]["all"]["rmse"] for name in models},
+        "topn": topn_report,
         "seconds": seconds,
     }
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """build's summary as a few lines of plain text (the command prints them)."""
+    rmse = ", ".join(f"{name} {value:.4f}" for name, value in summary["rmse"].items())
+    cold = summary["cold_users"]
+    lines = [
+        f"({summary['split']}): {summary['users']} users x {summary['items']} items; train "
+        f"{summary['train']}, val {summary['val']}, test {summary['test']}",
+        f"  cold users val/test: {cold['val']}/{cold['test']}; baseline test RMSE: {rmse}",
+    ]
+    topn = summary["topn"]
+    pop = _fmt(topn["pop"][PICK])
+    ease = topn["ease"]
+    if "skipped" in ease:
+        lines.append(f"  top-N baselines, {PICK}: pop {pop}; ease skipped: {ease['skipped']}")
+    else:
+        picked = _fmt(ease[PICK][f"{ease['lambda']:g}"])
+        lines.append(
+            f"  top-N baselines, {PICK}: pop {pop}, ease {picked} (lambda {ease['lambda']:g}, "
+            "picked on validation)"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _lap_clock(seconds: dict[str, float]) -> Callable[[str], None]:
@@ -163,6 +208,34 @@ def _part_matrices(
         if name in ("train", "val", "test") or mask.any():
             out[name] = to_csr(inter, shape, mask)
     return out
+
+
+def _seen_matrix(dropped: Interactions, parts: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """The dropped ratings as a CSR matrix whose values are their part code + 1."""
+    return to_csr(replace(dropped, rating=(parts + 1).astype(np.float32)), shape)
+
+
+def _fit_topn(
+    matrices: dict[str, sp.csr_matrix], seen: sp.csr_matrix, cfg: BuildConfig
+) -> tuple[dict, dict[str, Any]]:
+    """pop and EASE on train, EASE's lambda on validation, ranked as evaluate ranks test.
+
+    A validation user is ranked from train (a user holdout split: the
+    validation fold-in); excluded are that history and the ratings the
+    transform dropped from those parts.
+    """
+    history = matrices["train"]
+    before = [PART_CODES["train"] + 1]
+    if "val_foldin" in matrices:
+        history = history + matrices["val_foldin"]
+        before.append(PART_CODES["val_foldin"] + 1)
+    dropped = seen.copy()
+    dropped.data = np.isin(dropped.data, before).astype(np.float32)
+    dropped.eliminate_zeros()
+    exclude = sp.csr_matrix(history + dropped)
+    return fit_topn(
+        matrices["train"], matrices["val"], sp.csr_matrix(history), exclude, cfg.baselines
+    )
 
 
 def _cold(matrices: dict[str, sp.csr_matrix]) -> dict[str, dict[str, Any]]:

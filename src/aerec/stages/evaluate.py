@@ -11,6 +11,7 @@ page comparing all models is the compare stage's (aerec.stages.compare).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from aerec.evaluation_report import (
     PLOTS_DIR,
     PREDICTIONS_FILE,
     REPORT_FILE,
+    SKIPPED_KEY,
     relative_href,
 )
 from aerec.io import atomic_folder, write_json, write_parquet, write_text
@@ -76,14 +78,15 @@ def _no_errors(errors: dict[str, Any]) -> dict[str, Any]:
 def list_metrics(scorer: Scorer, processed: Processed, cfg: EvaluateConfig) -> dict[str, Any]:
     """Ranking metrics and top-N coverage and popularity bias, over the users with test ratings.
 
-    Scores come in dense blocks of a few thousand users; items seen in train
-    or validation are excluded, so only the top lists are kept in memory.
+    Scores come in dense blocks of a few thousand users; items seen before the
+    test (train, validation, fold-in, and the transform's dropped ratings of
+    those parts) are excluded; only the top lists are kept in memory.
     """
     test_users = np.flatnonzero(np.diff(processed.test.indptr))
     n_items = processed.shape[1]
     depth = max(*cfg.ks, cfg.top_n)
     blocks = [
-        m.top_k(scorer.rows(batch), depth, processed.inputs[batch])
+        m.top_k(scorer.rows(batch), depth, processed.seen_before_test[batch])
         for batch in user_batches(test_users, n_items)
     ]
     top = np.vstack(blocks) if blocks else np.zeros((0, depth), dtype=np.int64)
@@ -96,6 +99,24 @@ def list_metrics(scorer: Scorer, processed: Processed, cfg: EvaluateConfig) -> d
             "coverage": m.catalogue_coverage(top_n, n_items),
             **m.popularity_bias(top_n, processed.item_counts()),
         },
+    }
+
+
+def skipped_baselines(processed: Processed) -> dict[str, str]:
+    """{baseline: why build skipped it} from build's topn.json (EASE above its item cap)."""
+    path = processed.dir / s.TOPN_FILE
+    if not path.is_file():
+        return {}
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AerecError(f"{path}: not valid JSON ({exc}); rebuild it (aerec build)") from exc
+    if not isinstance(report, dict):
+        raise AerecError(f"{path}: expected a JSON object; rebuild it (aerec build)")
+    return {
+        name: str(entry["skipped"])
+        for name, entry in report.items()
+        if isinstance(entry, dict) and "skipped" in entry
     }
 
 
@@ -137,7 +158,10 @@ def run(
         "model": model_metrics,
         "baselines": {name: evaluate_scorer(b, processed, cfg)[0] for name, b in baselines.items()},
     }
+    skipped = skipped_baselines(processed)
     headline, buckets = split_buckets(results)
+    if skipped:
+        headline[SKIPPED_KEY] = results[SKIPPED_KEY] = skipped
     with atomic_folder(out_dir, "evaluate") as tmp:
         write_json(headline, tmp / METRICS_FILE)
         write_json(buckets, tmp / BUCKETS_FILE)
@@ -193,7 +217,8 @@ def write_plots(
     """Draw this model's plots into `plots_dir`; return {title: path} in report order."""
     from aerec import plots
 
-    methods = {key: results["model"], **results["baselines"]}
+    rating = {n: r for n, r in results["baselines"].items() if r["rating"]["rmse"] is not None}
+    methods = {key: results["model"], **rating}  # pop and EASE have no ratings to plot
     out: dict[str, Path] = {}
     history = model_dir / "history.csv"
     if history.is_file():

@@ -1,6 +1,7 @@
 """Recommend: the top-N unseen items of one user (with titles), or of every user in batches.
 
-Items a user already rated in any split part are never recommended. A user
+Items a user already rated are never recommended: every split part, and the
+ratings build's transform dropped (binarize's low ones, seen.npz). A user
 the id map does not know gets the most rated training items instead, with a
 note saying so; a known user without training ratings (cold) is scored by
 the fallback baseline through the model's scorer.
@@ -39,12 +40,13 @@ class Recommender:
     titles: pl.Series | None
     popularity: np.ndarray
     item_mean: np.ndarray
+    scale: tuple[float, float]
 
     @classmethod
     def build(cls, scorer: Scorer, processed: Processed, items_path: Path | None) -> Recommender:
-        """Gather the known ratings (every split part), the id maps and the titles."""
+        """Gather what each user rated (dropped ratings too), the id maps and the titles."""
         user_ids, item_ids = id_arrays(processed.dir)
-        known = processed.known
+        known = processed.seen
         counts = processed.item_counts()
         sums = np.bincount(
             processed.inputs.indices, weights=processed.inputs.data, minlength=counts.size
@@ -58,6 +60,7 @@ class Recommender:
             titles=load_titles(items_path, item_ids),
             popularity=counts,
             item_mean=np.divide(sums, counts, out=np.full(counts.size, np.nan), where=counts > 0),
+            scale=processed.scale,
         )
 
     def for_user(self, user_id: str, n: int) -> tuple[pl.DataFrame, str | None]:
@@ -78,7 +81,8 @@ class Recommender:
         scores = self.scorer.rows(np.array([idx]))
         top = top_k(scores, n, self.known[[idx]])[0]
         top = top[top >= 0]
-        return self._frame(np.full(top.size, str(user_id)), top, scores[0, top]), None
+        shown = self._shown(scores[0, top])
+        return self._frame(np.full(top.size, str(user_id)), top, shown), None
 
     def for_users(self, users: np.ndarray, n: int) -> pl.DataFrame:
         """Top-n lists of the user indices `users`, scored in one dense block."""
@@ -86,7 +90,12 @@ class Recommender:
         top = top_k(scores, n, self.known[users])
         rows, ranks = np.nonzero(top >= 0)
         items = top[rows, ranks]
-        return self._frame(self.user_ids[users[rows]], items, scores[rows, items], ranks + 1)
+        shown = self._shown(scores[rows, items])
+        return self._frame(self.user_ids[users[rows]], items, shown, ranks + 1)
+
+    def _shown(self, scores: np.ndarray) -> np.ndarray:
+        """Scores as shown: ratings clipped to the scale (ranked unclipped), others as they are."""
+        return np.clip(scores, *self.scale) if self.scorer.predicts_ratings else scores
 
     def _frame(
         self,
@@ -140,7 +149,7 @@ def load_recommender(
     from aerec.scoring import load_baseline_scorers, load_model_scorer
 
     processed = load_processed(data_dir)
-    fallback = load_baseline_scorers(processed)[params.evaluate.fallback]
+    fallback = load_baseline_scorers(processed, topn=False)[params.evaluate.fallback]
     device = configure(params.runtime)
     scorer = load_model_scorer(Path(model_dir), processed, fallback, device)
     return Recommender.build(scorer, processed, items_path)
