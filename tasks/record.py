@@ -12,7 +12,13 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 # Files that, committed together, say exactly what a run used and produced.
-RECORDED = ("dvc.yaml", "dvc.lock", "params.yaml")
+# .dvc/config carries the remote, so a run pushed with `dvc push --all-branches`
+# is pulled back from any clone.
+RECORDED = ("dvc.yaml", "dvc.lock", "params.yaml", ".dvc/config")
+# Folders of the `cache: false` outputs (reports, plots, histories): committed
+# with the run, so checking a run out restores its reports, not only what the
+# DVC cache holds. DVC's own .gitignore files keep its cached outputs out.
+REPORT_DIRS = ("reports", "models")
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "aerec pipeline",
     "GIT_AUTHOR_EMAIL": "aerec@localhost",
@@ -66,6 +72,9 @@ def record_run(workspace: Path, metrics: dict[str, dict], branch: str = "runs") 
             env.setdefault(key, value)
         _git(["read-tree", head], workspace, env)
         _git(["add", "--force", "--", *files], workspace, env)
+        reports = [d for d in REPORT_DIRS if (workspace / d).is_dir()]
+        if reports:
+            _git(["add", "--", *reports], workspace, env)
         tree = _git(["write-tree"], workspace, env)
         parents = ["-p", tip] if tip else []
         if tip != head:

@@ -102,11 +102,25 @@ def test_nightly_deployment_runs_and_records(served: tuple[Path, dict[str, str]]
     assert log[0].startswith("aerec run on ") and " autorec RMSE " in log[0], log
     assert log[0].endswith("; first recorded run"), log
     changed = run(["git", "show", "--name-only", "--format=", "runs"], workspace).stdout.split()
-    assert changed == [
-        "dvc.lock",
-        "reports/evaluation/models/autorec/metrics.json",
+    model_reports = "reports/evaluation/models/autorec"
+    reports = [
+        "models/autorec/history.csv",
+        "reports/evaluation/index.html",
+        f"{model_reports}/buckets.json",
+        f"{model_reports}/index.html",
+        f"{model_reports}/metrics.json",
+        f"{model_reports}/plots/training_curves.png",
+        "reports/validation/synthetic/index.html",
         "reports/validation/synthetic/summary.json",
     ]
+    assert {"dvc.lock", *reports} <= set(changed), changed
+    assert not {"models/autorec/model.pt", f"{model_reports}/predictions.parquet"} & set(changed)
+    # Checking the run out restores its reports (cache: false outputs), byte for byte.
+    recorded = {name: (workspace / name).read_bytes() for name in reports}
+    for name in reports:
+        (workspace / name).write_bytes(b"a later run's version")
+    run(["git", "checkout", "runs", "--", *reports], workspace)
+    assert {name: (workspace / name).read_bytes() for name in reports} == recorded
     tree = run(["git", "ls-tree", "-r", "--name-only", "runs"], workspace).stdout.split()
     assert {"dvc.yaml", "params.yaml", "dvc.lock"} <= set(tree)
     head = run(["git", "rev-parse", "HEAD"], workspace).stdout.strip()

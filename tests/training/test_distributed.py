@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +85,29 @@ def test_two_gloo_processes_train_as_one_process_with_the_same_global_batch(
     for key in wa:
         torch.testing.assert_close(wb[key], wa[key], rtol=0, atol=1e-4)
     assert torch.load(tmp_path / "two" / "model.pt", weights_only=True)["world"] == 2
+
+
+def _ranks(launcher: subprocess.Popen) -> list[int]:
+    """The pids of the worker processes torchrun (exec'd by `aerec train`) started."""
+    out = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True)
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def test_kill_9_of_one_rank_restarts_the_group_and_ends_as_an_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    data = write_tiny(tmp_path / "data", n_users=60, n_items=40)
+    whole = _train(data, tmp_path / "whole", _params(tmp_path / "w.yaml", 2, 12, "none"))
+    _finish(whole)
+    killed = _train(data, tmp_path / "killed", _params(tmp_path / "k.yaml", 2, 12, "none"))
+    checkpoint = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and killed.poll() is None:
+        if checkpoint.is_file() and len(read_checkpoint(checkpoint)["history"]) >= 3:
+            break
+        time.sleep(0.2)
+    ranks = _ranks(killed)
+    assert len(ranks) == 2, ranks
+    os.kill(ranks[1], signal.SIGKILL)
+    _finish(killed)
+    assert _history(tmp_path / "killed") == _history(tmp_path / "whole")
