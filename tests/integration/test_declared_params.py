@@ -165,7 +165,14 @@ def test_every_stage_reads_exactly_its_declared_params(
 
 # Kept loaded across stages: the entry point and the module whose load_params
 # the test wraps. Every stage loads both, so each stage must declare both.
-_KEEP = ("aerec", "aerec.cli", "aerec.config", "aerec.params_file", "aerec.errors")
+_KEEP = (
+    "aerec",
+    "aerec.cli",
+    "aerec.config",
+    "aerec.dataset_paths",
+    "aerec.params_file",
+    "aerec.errors",
+)
 
 
 def _unload_aerec() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aerec import validation
-from aerec.config import Params
+from aerec.config import Params, scale_of
 from aerec.errors import AerecError
 from aerec.io import write_json, write_text
 from aerec.validation import PER_ITEM, PER_USER, Validation
@@ -45,14 +45,34 @@ def run(ingest_dir: Path, out_dir: Path, params: Params, now: int | None = None)
     write_json(summary, out_dir / SUMMARY_FILE)
     report = out_dir / REPORT_FILE
     dataset = params.dataset
-    write_text(render(result, dataset.name, dataset.scale, str(ingest_dir), gx.__version__), report)
+    scale = scale_of(dataset, result.ingest.summary)
+    write_text(render(result, dataset.name, scale, str(ingest_dir), gx.__version__), report)
     if result.errors:
         names = ", ".join(o.label for o in result.errors)
         raise AerecError(
             f"{ingest_dir}: validation failed, {len(result.errors)} error expectation(s): "
-            f"{names}; see {report}"
+            f"{names}; see {report}{_size_advice(result, params)}"
         )
     return summary
+
+
+# The size thresholds a small dataset of one's own can miss: the count GX
+# observed is set against the threshold, with the key to lower.
+_SIZE_CHECKS = ("min_ratings", "min_users", "min_items")
+
+
+def _size_advice(result: Validation, params: Params) -> str:
+    """'; the data has 200 ratings: lower validate.min_ratings (1000) ...' for size failures."""
+    advice = []
+    for outcome in result.errors:
+        if outcome.check in _SIZE_CHECKS and isinstance(outcome.observed, int | float):
+            what = outcome.check.removeprefix("min_")
+            limit = getattr(params.validate_, outcome.check)
+            advice.append(
+                f"the data has {int(outcome.observed):,} {what}: lower validate.{outcome.check} "
+                f"(now {limit:,}) in params.yaml"
+            )
+    return "".join(f"; {a}" for a in advice)
 
 
 def summarize(result: Validation, dataset: str) -> dict[str, Any]:
