@@ -87,6 +87,7 @@ def build(
         f"items; train {summary['train']}, val {summary['val']}, test {summary['test']} "
         f"-> {_text(out)}\n  cold users val/test: {summary['cold_users']['val']}/"
         f"{summary['cold_users']['test']}; baseline test RMSE: {rmse}"
+        + (f"\n  [yellow]{_text(summary['split_note'])}[/]" if summary["split_note"] else "")
     )
 
 
@@ -340,8 +341,7 @@ def ingest(
         raise AerecError("ingest: give exactly one of INPUTS or --raw-root")
     plan = IngestPlan(format, [], None, None)
     if format is None or raw_root is not None:
-        root = Path(raw_root) if raw_root is not None else None
-        plan = sources.params_plan(load_params(params).dataset, root)
+        plan = sources.params_plan(load_params(params).dataset, raw_root and Path(raw_root))
     summary = stage.run(
         format or plan.format,
         [Path(p) for p in inputs or ()] or plan.inputs,

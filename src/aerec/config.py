@@ -116,6 +116,11 @@ class DatasetConfig(StrictModel):
     columns: dict[str, str] | None = None
     scale: RatingScale | None = None
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _one_path(cls, value: object) -> object:
+        return check_dataset_path(value) if not isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _check_files(self) -> DatasetConfig:
         if self.files and not is_local(self):
