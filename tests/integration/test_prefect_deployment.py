@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from tests.integration.own_data import write_amazon_reviews
 from tests.integration.workspace import BIN, make_workspace, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -142,3 +144,43 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
         for rev in exp["revs"]
     )
     assert epochs == [2, 3]
+
+
+def test_nightly_deployment_takes_a_local_dataset_as_overrides(
+    served: tuple[Path, dict[str, str]],
+) -> None:
+    workspace, env = served
+    write_amazon_reviews(workspace / "data" / "raw" / "my-amazon" / "reviews.json")
+    before = (workspace / "params.yaml").read_bytes()
+    overrides = {
+        "dataset.name": "my-amazon",
+        "dataset.path": "data/raw/my-amazon/reviews.json",
+        "dataset.format": "amazon-reviews",
+        "validate.min_ratings": 100,
+    }
+    out = run(
+        [
+            str(BIN / "prefect"),
+            "deployment",
+            "run",
+            "aerec-pipeline/nightly",
+            "--param",
+            f"overrides={json.dumps(overrides)}",
+            "--watch",
+            "--watch-timeout",
+            "600",
+        ],
+        workspace,
+        **env,
+    )
+    assert "Completed" in out.stdout, out.stdout[-3000:]
+    stats = json.loads((workspace / "data" / "processed" / "stats.json").read_text())
+    counts = stats["counts"]
+    assert (stats["dataset"], counts["users"], counts["items"]) == ("my-amazon", 20, 30)
+    assert (workspace / "params.yaml").read_bytes() == before
+    recorded = yaml.safe_load(run(["git", "show", "runs:params.yaml"], workspace).stdout)
+    assert recorded["dataset"]["path"] == "data/raw/my-amazon/reviews.json"
+    assert recorded["validate"]["min_ratings"] == 100
+    changed = run(["git", "show", "--name-only", "--format=", "runs"], workspace).stdout.split()
+    assert "reports/validation/my-amazon/summary.json" in changed
+    assert "params.yaml" in changed
