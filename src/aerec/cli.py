@@ -37,7 +37,7 @@ def fetch(
     name: str | None = typer.Argument(
         None, help="ml-100k, ml-1m, ml-10m, ml-20m or ml-25m; default: params dataset.name."
     ),
-    out: str = typer.Option("data/raw", help="Root folder; the files go to OUT/NAME."),
+    out: str = typer.Option("data/fetched", help="Root folder; the files go to OUT/NAME."),
     source: str | None = typer.Option(
         None, help="recbole-wheel (ml-100k, from the package registry) or grouplens (by URL)."
     ),

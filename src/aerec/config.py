@@ -26,7 +26,7 @@ from aerec.dataset_paths import FETCH_ROOT, check_dataset_path, check_file_name
 from aerec.errors import AerecError
 from aerec.params_file import read_params_yaml
 
-# Names that become paths and stage names (data/raw/<name>, models/<key>,
+# Names that become paths and stage names (data/fetched/<name>, models/<key>,
 # train@<key>). DVC interpolates them into dvc.yaml before aerec runs, so they
 # are held to patterns with no shell, YAML or path meaning at all.
 DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
