@@ -59,12 +59,12 @@ def pipeline(
     root = Path(workspace).resolve()
     params_path = root / "params.yaml"
     changed = run_params(overrides, params_path) if overrides else None
-    with workspace_lock(root), _params_for_run(params_path, changed):
+    with workspace_lock(root), params_for_run(params_path, changed):
         return _run(root, push, record_branch)
 
 
 @contextmanager
-def _params_for_run(params_path: Path, changed: dict[str, Any] | None) -> Iterator[None]:
+def params_for_run(params_path: Path, changed: dict[str, Any] | None) -> Iterator[None]:
     """params.yaml holds `changed` while the run lasts (when given), then its old text."""
     if changed is None:
         yield

@@ -120,6 +120,8 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
     workspace, env = served
     prefect = str(BIN / "prefect")
     grid = json.dumps({"train.epochs": ["2", "3"]})
+    before = (workspace / "params.yaml").read_bytes()
+    overrides = json.dumps({"models.autorec.hidden": 8})
     out = run(
         [
             prefect,
@@ -128,6 +130,8 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
             "aerec-sweep/sweep",
             "--param",
             f"grid={grid}",
+            "--param",
+            f"overrides={overrides}",
             "--watch",
             "--watch-timeout",
             "600",
@@ -144,6 +148,14 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
         for rev in exp["revs"]
     )
     assert epochs == [2, 3]
+    hidden = [
+        rev["data"]["params"]["params.yaml"]["data"]["models"]["autorec"]["hidden"]
+        for baseline in shown
+        for exp in baseline.get("experiments") or []
+        for rev in exp["revs"]
+    ]
+    assert hidden == [8, 8]
+    assert (workspace / "params.yaml").read_bytes() == before
 
 
 def test_nightly_deployment_takes_a_local_dataset_as_overrides(

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from tests.integration.workspace import ROOT
 
-from flows.pipeline import _params_for_run, pipeline
+from flows.pipeline import params_for_run, pipeline
 from tasks.overrides import OverrideError, run_params
 
 pytestmark = [pytest.mark.integration]
@@ -103,9 +103,9 @@ def test_a_refused_override_stops_the_flow_before_anything(params: Path) -> None
 def test_params_hold_the_overrides_for_the_run_then_their_old_text(params: Path) -> None:
     before = params.read_bytes()
     changed = run_params(AMAZON, params)
-    with _params_for_run(params, changed):
+    with params_for_run(params, changed):
         assert yaml.safe_load(params.read_text())["dataset"]["path"] == "/data/amazon.json.gz"
     assert params.read_bytes() == before
-    with pytest.raises(RuntimeError), _params_for_run(params, changed):
+    with pytest.raises(RuntimeError), params_for_run(params, changed):
         raise RuntimeError("a stage failed")
     assert params.read_bytes() == before
