@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
+from flows.pipeline import params_for_run
 from flows.workspace import workspace_slot
 from tasks.dvc import run_dvc
-from tasks.overrides import grid_overrides
+from tasks.overrides import grid_overrides, run_params
 from tasks.record import flatten, sweep_rows
 
 
@@ -47,15 +49,24 @@ def experiment_table(workspace: Path, metric_keys: list[str] | None = None) -> l
 
 
 @flow(name="aerec-sweep", log_prints=True)
-def sweep(grid: dict[str, list[str | int | float | bool]], workspace: str = ".") -> list[dict]:
+def sweep(
+    grid: dict[str, list[str | int | float | bool]],
+    workspace: str = ".",
+    overrides: dict[str, Any] | None = None,
+) -> list[dict]:
     """Run every grid point as a DVC experiment and publish the comparison table.
 
     A grid with a key that is not a scalar param, or a value that is not a
     plain scalar of its type, is refused (GridError) before anything runs.
+    `overrides` (the dataset, say) hold for every point: checked whole
+    (OverrideError), written into params.yaml while the sweep runs, so each
+    experiment records them with its grid point, then put back.
     """
     root = Path(workspace).resolve()
-    points = grid_overrides(grid, root / "params.yaml")
-    with workspace_slot(root):
+    params_path = root / "params.yaml"
+    changed = run_params(overrides, params_path) if overrides else None
+    points = grid_overrides(grid, params_path)
+    with workspace_slot(root), params_for_run(params_path, changed):
         for overrides in points:
             run_experiment(overrides, root)
         rows = experiment_table(root)

@@ -128,3 +128,98 @@ def _check_point(raw: dict[str, Any], point: dict[str, Scalar]) -> None:
     except ParamsError as exc:
         shown = ", ".join(f"{k}={v!r}" for k, v in point.items())
         raise GridError(f"grid point {shown}: {exc}") from None
+
+
+class OverrideError(ValueError):
+    """Run overrides that are refused before the run starts; the message says why."""
+
+
+# Keys a run may set although params.yaml holds null (or nothing) there: a local
+# dataset's own. Their values are checked by kind here, then by aerec's params check.
+_DATASET_KEYS = ("name", "path", "files", "format", "columns", "scale")
+
+
+def run_params(overrides: object, params_path: Path) -> dict[str, Any]:
+    """params.yaml's data with `overrides` (dotted key -> value) applied and checked.
+
+    A key must be a params key (or one of dataset's); a value a scalar of its
+    param's type, a plain word where a string, a list of such where a list is;
+    dataset.path and dataset.files are paths, dataset.columns and dataset.scale
+    mappings. The result must pass aerec's own params check (names, paths,
+    ranges), so nothing unchecked reaches params.yaml, dvc.yaml or a shell.
+    """
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, dict):
+        raise OverrideError("overrides: expected a mapping of params keys to values")
+    try:
+        raw = read_params_yaml(params_path)
+    except AerecError as exc:
+        raise OverrideError(str(exc)) from None
+    changed = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise OverrideError(f"override key {key!r}: not a dotted params key such as train.lr")
+        *parents, leaf = key.split(".")
+        node = changed
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or (leaf not in node and not _dataset_key(key)):
+            raise OverrideError(f"override key '{key}': not a key of params.yaml")
+        node[leaf] = _override_value(key, value, node.get(leaf))
+    try:
+        check_params(changed)
+    except ParamsError as exc:
+        raise OverrideError(f"overrides: {exc}") from None
+    return changed
+
+
+def _dataset_key(key: str) -> bool:
+    return key.startswith("dataset.") and key.removeprefix("dataset.") in _DATASET_KEYS
+
+
+def _override_value(key: str, value: object, current: object) -> Any:
+    """`value` checked against its key's kind (and the type of the value it replaces)."""
+    where = f"override key '{key}': value {value!r}"
+    if key == "dataset.path":
+        if not isinstance(value, str):
+            raise OverrideError(f"{where} is not a path")
+        return value  # check_params holds it to dataset_paths' pattern
+    if key == "dataset.files":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise OverrideError(f"{where} is not a list of file names")
+        return value
+    if key in ("dataset.columns", "dataset.scale"):
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise OverrideError(f"{where} is not a mapping")
+        if key == "dataset.columns":
+            return {_word(where, k): _word(where, v) for k, v in value.items()}
+        return {_word(where, k): _number(where, v) for k, v in value.items()}
+    if isinstance(current, list):
+        if not isinstance(value, list) or not value:
+            raise OverrideError(f"{where} is not a non-empty list")
+        like = current[0] if current else ""
+        return [_override_value(key, v, like) for v in value]
+    if isinstance(current, bool | int | float) or (isinstance(current, str) and current):
+        try:
+            return _value(key, value, current)[0]
+        except GridError as exc:
+            raise OverrideError(str(exc).replace("grid key", "override key", 1)) from None
+    if current is None and value is None:
+        return None
+    return _word(where, value)
+
+
+def _word(where: str, value: object) -> str:
+    if isinstance(value, str) and _WORD.fullmatch(value):
+        return value
+    raise OverrideError(f"{where} is not a plain word (1-64 of A-Z a-z 0-9 . _ -)")
+
+
+def _number(where: str, value: object) -> float:
+    number = _float(value)
+    if number is None or not math.isfinite(number):
+        raise OverrideError(f"{where} is not a finite number")
+    return number

@@ -25,7 +25,7 @@ from aerec.split import (
 
 ROOT = Path(__file__).resolve().parents[1]
 # The pipeline's own fetch output (the RecBole ml-100k.inter, in u.data line order).
-ML100K_INTER = ROOT / "data" / "raw" / "ml-100k" / "ml-100k.inter"
+ML100K_INTER = ROOT / "data" / "fetched" / "ml-100k" / "ml-100k.inter"
 
 
 def synthetic(counts: list[int], seed: int = 0, timestamps: bool = False) -> Interactions:
@@ -105,7 +105,7 @@ def test_ml100k_split_needs_whole_blocks_of_lines() -> None:
         assign_parts(ml100k_like(99), 7, SplitConfig(method="ml100k"), 99)
 
 
-@pytest.mark.skipif(not ML100K_INTER.is_file(), reason="needs data/raw/ml-100k (aerec fetch)")
+@pytest.mark.skipif(not ML100K_INTER.is_file(), reason="needs data/fetched/ml-100k (aerec fetch)")
 def test_real_ml100k_u1_matches_the_classic_u1_files(tmp_path: Path) -> None:
     import polars as pl
 

@@ -35,7 +35,7 @@ def fetch(
     name: str | None = typer.Argument(
         None, help="ml-100k, ml-1m, ml-10m, ml-20m or ml-25m; default: params dataset.name."
     ),
-    out: str = typer.Option("data/raw", help="Root folder; the files go to OUT/NAME."),
+    out: str = typer.Option("data/fetched", help="Root folder; the files go to OUT/NAME."),
     source: str | None = typer.Option(
         None, help="recbole-wheel (ml-100k, from the package registry) or grouplens (by URL)."
     ),
@@ -47,17 +47,19 @@ def fetch(
     """Download a known dataset, verify its pinned checksums, extract it safely."""
     from rich.console import Console
 
-    from aerec import datasets
+    from aerec import datasets, sources
+    from aerec.config import is_local, load_params
 
-    if name is None:
-        from aerec.config import load_params
-
-        name = load_params(params).dataset.name
     if Path(out).exists() and not Path(out).is_dir():
         raise AerecError(f"--out {out}: a file where the raw data folder belongs; pick a folder")
-    summary = datasets.fetch(name, Path(out), source=source, base_url=url, progress=True)
-    if summary["downloaded"]:
-        state = "downloaded and verified"
+    dataset = None if name is not None else load_params(params).dataset
+    if dataset is not None and (is_local(dataset) or source is None):
+        summary = sources.fetch(dataset, Path(out), base_url=url, progress=True)
+    else:
+        name = name or dataset.name
+        summary = datasets.fetch(name, Path(out), source=source, base_url=url, progress=True)
+    if summary["downloaded"] or summary.get("local"):
+        state = "local, nothing to fetch" if summary.get("local") else "downloaded and verified"
     else:
         state = "written" if summary.get("generated") else "already present, verified"
     Console().print(
@@ -88,6 +90,7 @@ def build(
     summary = stage.run(Path(ingest_dir), Path(out), cfg)
     Console().print(
         f"[bold]build[/] {support.text(stage.describe(summary))} -> {support.text(out)}"
+        + (f"\n  [yellow]{support.text(summary['split_note'])}[/]" if summary["split_note"] else "")
     )
 
 
@@ -318,7 +321,8 @@ def ingest(
     ),
     raw_root: str = typer.Option(
         None,
-        help="Read RAW_ROOT/<dataset.name> (params) instead of INPUTS, as `aerec fetch` left it.",
+        help="Read params' dataset (its dataset.path, or RAW_ROOT/<dataset.name> as `aerec fetch` "
+        "left a known one) instead of INPUTS.",
     ),
     out: str = typer.Option(..., help="Output folder (data/interim)."),
     format: str = typer.Option(
@@ -337,24 +341,22 @@ def ingest(
     """Read raw rating files into the canonical tables; print a one-screen summary."""
     from rich.console import Console
 
+    from aerec import sources
     from aerec.config import load_params, parse_scale
+    from aerec.datasets import IngestPlan
     from aerec.stages import ingest as stage
 
     if bool(inputs) == (raw_root is not None):
         raise AerecError("ingest: give exactly one of INPUTS or --raw-root")
-    fmt, default_scale = format, None
-    if fmt is None or raw_root is not None:
-        dataset = load_params(params).dataset
-        if fmt is None:
-            fmt, default_scale = dataset.format, dataset.scale
-        if raw_root is not None:
-            inputs = [str(Path(raw_root) / dataset.name)]
+    plan = IngestPlan(format, [], None, None)
+    if format is None or raw_root is not None:
+        plan = sources.params_plan(load_params(params).dataset, raw_root and Path(raw_root))
     summary = stage.run(
-        fmt,
-        [Path(p) for p in inputs],
+        format or plan.format,
+        [Path(p) for p in inputs or ()] or plan.inputs,
         Path(out),
-        scale=parse_scale(scale) if scale else default_scale,
-        columns=stage.parse_columns(columns) if columns else None,
+        scale=parse_scale(scale) if scale else None if format else plan.scale,
+        columns=stage.parse_columns(columns) if columns else None if format else plan.columns,
     )
     # render() writes the folder into markup: hand it the escaped text.
     Console().print(stage.render(summary, support.text(out)))

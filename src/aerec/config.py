@@ -22,10 +22,11 @@ from pydantic import (
     model_validator,
 )
 
+from aerec.dataset_paths import FETCH_ROOT, check_dataset_path, check_file_name
 from aerec.errors import AerecError
 from aerec.params_file import read_params_yaml
 
-# Names that become paths and stage names (data/raw/<name>, models/<key>,
+# Names that become paths and stage names (data/fetched/<name>, models/<key>,
 # train@<key>). DVC interpolates them into dvc.yaml before aerec runs, so they
 # are held to patterns with no shell, YAML or path meaning at all.
 DATASET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -99,11 +100,48 @@ class RatingScale(StrictModel):
 
 
 class DatasetConfig(StrictModel):
-    """Which dataset the pipeline runs on and how to read it."""
+    """Which dataset the pipeline runs on and how to read it.
+
+    Known (`name` in aerec's catalogue, `path` left at FETCH_ROOT): fetched by
+    `aerec fetch`, with its own format, columns and scale. Local (`path` is
+    your file or folder, relative to the project or absolute; `files` picks
+    files inside a folder): `format` is required unless `name` is a known one;
+    `columns` maps csv/Parquet columns; `scale` defaults to the format's own.
+    """
 
     name: DatasetName = "ml-100k"
-    format: str = "recbole"
-    scale: RatingScale = RatingScale()
+    path: Annotated[str, AfterValidator(check_dataset_path)] = FETCH_ROOT
+    files: tuple[Annotated[str, AfterValidator(check_file_name)], ...] = ()
+    format: str | None = None
+    columns: dict[str, str] | None = None
+    scale: RatingScale | None = None
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _one_path(cls, value: object) -> object:
+        return check_dataset_path(value) if not isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_files(self) -> DatasetConfig:
+        if self.files and not is_local(self):
+            raise ValueError("files: only with dataset.path set to your own folder")
+        return self
+
+
+def is_local(dataset: DatasetConfig) -> bool:
+    """True when the data is the user's own (dataset.path), not a fetched known one."""
+    return dataset.path != FETCH_ROOT
+
+
+def scale_of(dataset: DatasetConfig, summary: dict[str, Any]) -> RatingScale:
+    """The rating scale: params' dataset.scale, else the one ingest used (its summary.json).
+
+    With neither (a folder ingest did not write), the 1..5 stars of most formats.
+    """
+    if dataset.scale is not None:
+        return dataset.scale
+    scale = summary.get("scale") if isinstance(summary, dict) else None
+    return RatingScale(**scale) if isinstance(scale, dict) else RatingScale()
 
 
 class SplitConfig(StrictModel):

@@ -6,7 +6,7 @@ network: smoke tests and pipeline tests run on it; aerec.synthetic).
 registry (pip is the only client that may reach it here; aerec.wheels), so
 the default dataset needs nothing but the registry. `grouplens` downloads
 the official archives by URL (aerec.archives). Every file that lands under
-data/raw/<name> has been checked against a pinned checksum, and archives are
+data/fetched/<name> has been checked against a pinned checksum, and archives are
 extracted only after every member has been checked.
 """
 
@@ -219,7 +219,7 @@ def _check_source(dataset: Dataset, source: str | None) -> str:
 
 def fetch(
     name: str = DEFAULT_DATASET,
-    out_root: Path = Path("data/raw"),
+    out_root: Path = Path("data/fetched"),
     source: str | None = None,
     base_url: str | None = None,
     progress: bool = False,
@@ -246,7 +246,7 @@ def fetch(
 
 
 def ingest_plan(
-    name: str = DEFAULT_DATASET, out_root: Path = Path("data/raw"), source: str | None = None
+    name: str = DEFAULT_DATASET, out_root: Path = Path("data/fetched"), source: str | None = None
 ) -> IngestPlan:
     """The ingest format and input paths of a fetched dataset (plus columns and scale).
 

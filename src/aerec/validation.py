@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from aerec import schema as s
-from aerec.config import DatasetConfig, ValidateConfig
+from aerec.config import DatasetConfig, ValidateConfig, scale_of
 from aerec.errors import AerecError
 from aerec.validation_results import (
     CHUNK_ROWS,
@@ -252,6 +252,8 @@ def validate(
     started = time.perf_counter()
     ingest = load_ingest(ingest_dir)
     tables = derive_tables(ingest)
+    if dataset.scale is None:  # the scale ingest used; suites read only the scale
+        dataset = DatasetConfig(name=dataset.name, scale=scale_of(dataset, ingest.summary))
     seconds = {"read_and_derive": time.perf_counter() - started, "to_pandas": 0.0, "gx": 0.0}
     suites = build_suites(tables, dataset, cfg, int(time.time()) if now is None else now)
     results = run_suites(tables, suites, cfg.failing_rows, chunk_rows, seconds)

@@ -170,6 +170,7 @@ _KEEP = (
     "aerec.cli",
     "aerec.cli_support",
     "aerec.config",
+    "aerec.dataset_paths",
     "aerec.params_file",
     "aerec.errors",
 )

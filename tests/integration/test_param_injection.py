@@ -111,3 +111,15 @@ def test_the_foreach_item_comes_checked_from_dvc_stage(
     assert (proc.returncode, proc.stderr.splitlines()) == (2, [message])
     assert list(tmp_path.rglob("pwned")) == []
     assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("path", ["data/raw/x;touch pwned", "$(touch pwned)"])
+def test_a_hostile_dataset_path_runs_nothing_and_is_one_line(workspace: Path, path: str) -> None:
+    proc = run([DVC, "exp", "run", "-S", f"dataset.path='{path}'"], workspace, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert list(workspace.rglob("pwned")) == [], output
+    assert _aerec_errors(output) == [
+        f"aerec: error: params.yaml: key 'dataset.path': {path!r} is not a usable path: "
+        "use / and names of A-Z a-z 0-9 . _ + - (no spaces, globs or ..)"
+    ], output

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import yaml
+from tests.integration.own_data import write_amazon_reviews
 from tests.integration.workspace import BIN, make_workspace, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -165,6 +167,8 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
     workspace, env = served
     prefect = str(BIN / "prefect")
     grid = json.dumps({"train.epochs": ["2", "3"]})
+    before = (workspace / "params.yaml").read_bytes()
+    overrides = json.dumps({"models.autorec.hidden": 8})
     out = run(
         [
             prefect,
@@ -173,6 +177,8 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
             "aerec-sweep/sweep",
             "--param",
             f"grid={grid}",
+            "--param",
+            f"overrides={overrides}",
             "--watch",
             "--watch-timeout",
             "600",
@@ -189,6 +195,14 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
         for rev in exp["revs"]
     )
     assert epochs == [2, 3]
+    hidden = [
+        rev["data"]["params"]["params.yaml"]["data"]["models"]["autorec"]["hidden"]
+        for baseline in shown
+        for exp in baseline.get("experiments") or []
+        for rev in exp["revs"]
+    ]
+    assert hidden == [8, 8]
+    assert (workspace / "params.yaml").read_bytes() == before
 
 
 def test_overlapping_runs_of_two_deployments_queue_and_both_complete(
@@ -245,3 +259,43 @@ def test_dead_runs_crash_and_failed_runs_notify(served: tuple[Path, dict[str, st
     message = _Inbox.received[0]
     assert message["subject"].startswith("aerec run ") and message["subject"].endswith(": Failed")
     assert "aerec-sweep/" in message["body"]
+
+
+def test_nightly_deployment_takes_a_local_dataset_as_overrides(
+    served: tuple[Path, dict[str, str]],
+) -> None:
+    workspace, env = served
+    write_amazon_reviews(workspace / "data" / "raw" / "my-amazon" / "reviews.json")
+    before = (workspace / "params.yaml").read_bytes()
+    overrides = {
+        "dataset.name": "my-amazon",
+        "dataset.path": "data/raw/my-amazon/reviews.json",
+        "dataset.format": "amazon-reviews",
+        "validate.min_ratings": 100,
+    }
+    out = run(
+        [
+            str(BIN / "prefect"),
+            "deployment",
+            "run",
+            "aerec-pipeline/nightly",
+            "--param",
+            f"overrides={json.dumps(overrides)}",
+            "--watch",
+            "--watch-timeout",
+            "600",
+        ],
+        workspace,
+        **env,
+    )
+    assert "Completed" in out.stdout, out.stdout[-3000:]
+    stats = json.loads((workspace / "data" / "processed" / "stats.json").read_text())
+    counts = stats["counts"]
+    assert (stats["dataset"], counts["users"], counts["items"]) == ("my-amazon", 20, 30)
+    assert (workspace / "params.yaml").read_bytes() == before
+    recorded = yaml.safe_load(run(["git", "show", "runs:params.yaml"], workspace).stdout)
+    assert recorded["dataset"]["path"] == "data/raw/my-amazon/reviews.json"
+    assert recorded["validate"]["min_ratings"] == 100
+    changed = run(["git", "show", "--name-only", "--format=", "runs"], workspace).stdout.split()
+    assert "reports/validation/my-amazon/summary.json" in changed
+    assert "params.yaml" in changed

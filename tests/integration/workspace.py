@@ -41,7 +41,8 @@ def merge(base: dict, override: dict) -> dict:
     """Recursively merge `override` into a copy of `base`."""
     out = dict(base)
     for key, value in override.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and key in out else value
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if nested else value
     return out
 
 

@@ -142,6 +142,23 @@ def test_error_failures_raise_one_line_after_writing_the_report(tmp_path: Path) 
     assert (out / "index.html").is_file() and (out / "result.json").is_file()
 
 
+def test_a_small_dataset_is_told_which_size_thresholds_to_lower(tmp_path: Path) -> None:
+    folder = ingest(tmp_path, ratings())
+    out = tmp_path / "report"
+    small = Params.model_validate(
+        {"validate": {"min_ratings": 1000, "min_users": 10, "min_items": 5}}
+    )
+    with pytest.raises(AerecError) as caught:
+        run(folder, out, small, now=NOW)
+    assert str(caught.value) == (
+        f"{folder}: validation failed, 2 error expectation(s): "
+        "min_users[per_user], min_ratings[profile.n_ratings]; see "
+        f"{out / 'index.html'}; the data has 6 users: lower validate.min_users (now 10) in "
+        "params.yaml; the data has 30 ratings: lower validate.min_ratings (now 1,000) in "
+        "params.yaml"
+    )
+
+
 def test_a_table_without_the_canonical_columns_still_gets_its_report(tmp_path: Path) -> None:
     out = tmp_path / "report"
     folder = ingest(tmp_path, ratings().drop(s.TIMESTAMP).with_columns(pl.col(s.RATING).cast(str)))

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from aerec import schema as s
 from aerec.baselines import fit_baselines, save_baselines, score
 from aerec.baselines_topn import PICK_K, fit_topn, save_topn
-from aerec.config import BuildConfig, Params
+from aerec.config import BuildConfig, Params, SplitConfig, scale_of
 from aerec.errors import AerecError
 from aerec.io import atomic_folder, write_json, write_parquet
 from aerec.matrix import (
@@ -41,6 +41,28 @@ from aerec.matrix import (
 from aerec.split import PART_CODES, assign_dropped_parts, assign_parts
 
 PICK = f"val_ndcg@{PICK_K}"
+# The datasets that bring their own split method; others get `random`.
+_OWN_SPLITS = {"ml100k": "ml-100k"}
+
+
+def split_for(params: Params) -> tuple[SplitConfig, str | None]:
+    """The split build uses, and a note when it is not build.split.method as written.
+
+    `ml100k` rebuilds MovieLens 100K's u1..u5 folds and means nothing for other
+    data: another dataset with it left in params.yaml is split `random` (same
+    fractions and seed), and the note says so.
+    """
+    split = params.build.split
+    owner = _OWN_SPLITS.get(split.method)
+    if owner is None or params.dataset.name == owner:
+        return split, None
+    note = (
+        f"build.split.method {split.method} is {owner}'s own split; dataset "
+        f"'{params.dataset.name}' is split random instead"
+    )
+    return SplitConfig(**{**split.model_dump(), "method": "random"}), note
+
+
 # For a user holdout split, a held-out part's input is its fold-in part.
 _HOLDOUT_INPUT_OF = {"val": "val_foldin", "test": "test_foldin"}
 
@@ -58,16 +80,18 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
 
 def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     cfg = params.build
+    split, split_note = split_for(params)
+    scale = scale_of(params.dataset, _ingest_summary(ingest_dir))
     seconds: dict[str, float] = {}
     lap = _lap_clock(seconds)
-    temporal = cfg.split.method == "temporal"
+    temporal = split.method == "temporal"
     inter, user_map, item_map = load_interactions(ingest_dir / s.RATINGS_FILE, temporal)
     n_input = len(inter)
     lap("load")
-    if cfg.split.method == "ml100k":
+    if split.method == "ml100k":
         _require_no_rejects(ingest_dir / s.REJECTS_FILE)
     dropped = inter.select(~transform_keeps(inter.rating, cfg.transform, cfg.threshold))
-    inter, scale = transform_ratings(inter, cfg.transform, cfg.threshold, params.dataset.scale)
+    inter, scale = transform_ratings(inter, cfg.transform, cfg.threshold, scale)
     n_transformed = len(inter)
     keep, passes = kcore(
         inter, user_map.height, item_map.height, cfg.min_user_ratings, cfg.min_item_ratings
@@ -82,9 +106,9 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
             "filter; lower build.min_user_ratings / min_item_ratings or check build.threshold"
         )
     shape = (user_map.height, item_map.height)
-    parts = assign_parts(inter, shape[0], cfg.split, n_input)
+    parts = assign_parts(inter, shape[0], split, n_input)
     matrices = _part_matrices(inter, parts, shape)
-    dropped_parts = assign_dropped_parts(dropped, inter, parts, shape[0], cfg.split, n_input)
+    dropped_parts = assign_dropped_parts(dropped, inter, parts, shape[0], split, n_input)
     seen = _seen_matrix(dropped, dropped_parts, shape)
     del inter, parts, dropped, dropped_parts
     lap("split")
@@ -112,7 +136,8 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
         "dataset": params.dataset.name,
         "scale": scale,
         "transform": cfg.transform,
-        "split": cfg.split.model_dump(),
+        "split": split.model_dump(),
+        "split_note": split_note,
         "global_mean": models["global_mean"].mu,
         "counts": {
             "input_ratings": n_input,
@@ -139,7 +164,8 @@ def _build(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     return {
         "users": shape[0],
         "items": shape[1],
-        "split": cfg.split.method,
+        "split": split.method,
+        "split_note": split_note,
         **{name: int(m.nnz) for name, m in matrices.items()},
         "cold_users": {name: c["users"] for name, c in cold.items()},
         "rmse": {name: scores[name]["test"]["all"]["rmse"] for name in models},
@@ -173,6 +199,16 @@ def describe(summary: dict[str, Any]) -> str:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _ingest_summary(ingest_dir: Path) -> dict[str, Any]:
+    """ingest's summary.json (its rating scale), or {} where there is none to read."""
+    import json
+
+    try:
+        return json.loads((ingest_dir / s.INGEST_SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def _lap_clock(seconds: dict[str, float]) -> Callable[[str], None]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aerec import validation
-from aerec.config import Params
+from aerec.config import Params, scale_of
 from aerec.errors import AerecError
 from aerec.gate import SUMMARY_FILE, ingest_digest
 from aerec.io import atomic_folder, write_json, write_text
@@ -40,7 +40,8 @@ def run(ingest_dir: Path, out_dir: Path, params: Params, now: int | None = None)
     summary = summarize(result, params.dataset.name)
     summary["input_sha256"] = ingest_digest(ingest_dir)
     dataset = params.dataset
-    page = render(result, dataset.name, dataset.scale, str(ingest_dir), gx.__version__)
+    scale = scale_of(dataset, result.ingest.summary)
+    page = render(result, dataset.name, scale, str(ingest_dir), gx.__version__)
     with atomic_folder(out_dir, "validate") as tmp:
         suites = {"great_expectations_version": gx.__version__, "suites": result.gx_results}
         write_json(suites, tmp / RESULT_FILE)
@@ -51,9 +52,28 @@ def run(ingest_dir: Path, out_dir: Path, params: Params, now: int | None = None)
         names = ", ".join(o.label for o in result.errors)
         raise AerecError(
             f"{ingest_dir}: validation failed, {len(result.errors)} error expectation(s): "
-            f"{names}; see {report}"
+            f"{names}; see {report}{_size_advice(result, params)}"
         )
     return summary
+
+
+# The size thresholds a small dataset of one's own can miss: the count GX
+# observed is set against the threshold, with the key to lower.
+_SIZE_CHECKS = ("min_ratings", "min_users", "min_items")
+
+
+def _size_advice(result: Validation, params: Params) -> str:
+    """'; the data has 200 ratings: lower validate.min_ratings (1000) ...' for size failures."""
+    advice = []
+    for outcome in result.errors:
+        if outcome.check in _SIZE_CHECKS and isinstance(outcome.observed, int | float):
+            what = outcome.check.removeprefix("min_")
+            limit = getattr(params.validate_, outcome.check)
+            advice.append(
+                f"the data has {int(outcome.observed):,} {what}: lower validate.{outcome.check} "
+                f"(now {limit:,}) in params.yaml"
+            )
+    return "".join(f"; {a}" for a in advice)
 
 
 def summarize(result: Validation, dataset: str) -> dict[str, Any]:
