@@ -88,8 +88,10 @@ def build(
     default = Path("reports/validation") / cfg.dataset.name / SUMMARY_FILE
     require_validated(Path(ingest_dir), Path(validation) if validation else default)
     summary = stage.run(Path(ingest_dir), Path(out), cfg)
+    first, *rest = stage.describe(summary).splitlines()
     Console().print(
-        f"[bold]build[/] {support.text(stage.describe(summary))} -> {support.text(out)}"
+        f"[bold]build[/] {support.text(first)} -> {support.text(out)}"
+        + "".join(f"\n{support.text(line)}" for line in rest)
         + (f"\n  [yellow]{support.text(summary['split_note'])}[/]" if summary["split_note"] else "")
     )
 

@@ -53,7 +53,7 @@ def built(workspace: Path) -> dict:
 
 def check_outputs(workspace: Path, name: str) -> None:
     metrics = json.loads((workspace / "reports/evaluation/models/autorec/metrics.json").read_text())
-    assert sorted(metrics["baselines"]) == ["biased_mf", "biases", "global_mean"]
+    assert sorted(metrics["baselines"]) == ["biased_mf", "biases", "ease", "global_mean", "pop"]
     assert metrics["model"]["rating"]["rmse"] > 0
     assert (workspace / "reports" / "validation" / name / "index.html").is_file()
     assert (workspace / "reports" / "evaluation" / "index.html").is_file()

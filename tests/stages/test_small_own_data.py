@@ -25,14 +25,18 @@ def test_build_says_it_split_random_and_an_empty_validation_stops_train(tmp_path
     dataset = {"name": "mine", "path": "raw/reviews.json", "format": "amazon-reviews"}
     split = {"method": "ml100k", "val_fraction": 0.0}
     (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump({"dataset": dataset, "build": {"split": split}})
+        yaml.safe_dump(
+            {"dataset": dataset, "build": {"split": split}, "validate": {"min_ratings": 100}}
+        )
     )
     assert aerec(["ingest", "--raw-root", "fetched", "--out", "interim"], tmp_path).returncode == 0
+    checked = aerec(["validate", "interim", "--out-root", "reports/validation"], tmp_path)
+    assert checked.returncode == 0, checked.stderr
     built = aerec(["build", "interim", "--out", "processed"], tmp_path)
     assert built.returncode == 0, built.stderr
     lines = built.stdout.splitlines()
     assert lines[0] == "build (random): 20 users x 30 items; train 180, val 0, test 20 -> processed"
-    assert lines[2] == (
+    assert lines[-1] == (
         "  build.split.method ml100k is ml-100k's own split; dataset 'mine' is split random instead"
     )
     trained = aerec(["train", "--data", "processed", "--out", "model"], tmp_path)
