@@ -74,7 +74,7 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
                     raise AerecError(f"{path}: no records found after the product_info header")
             else:
                 raise AerecError(
-                    f"{path}: header starts '{','.join(header)[:80]}', neither a Sephora "
+                    f"{path}: header starts '{','.join(header)[:80]}', neither a "
                     f"{_LAYOUT} nor product_info.csv (product_id, product_name, brand_name)"
                 )
         if not reviews:

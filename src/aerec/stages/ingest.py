@@ -24,6 +24,7 @@ from aerec.errors import AerecError
 from aerec.io import write_json, write_parquet
 from aerec.readers import get_format, get_reader
 from aerec.readers.base import ReadResult
+from aerec.readers.inputs import resolve
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -44,16 +45,31 @@ def run(
     """Read `inputs` as format `fmt`, write the ingest outputs to `out_dir`, return the summary.
 
     `scale` defaults to the format's own; `columns` (canonical key -> file
-    column) is required by, and only allowed for, the `csv` format.
+    column) is required by, and only allowed for, the `csv` format. An input
+    may be a file, a folder of the format's files or a glob pattern
+    (`aerec.readers.inputs`).
     """
     spec = get_format(fmt)
     scale = scale or spec.scale
     inputs = [Path(p) for p in inputs]
-    check_inputs(inputs, spec.help)
-    result = _read(fmt, inputs, scale, columns)
+    files = resolve(fmt, inputs, spec.help)
+    check_inputs(files, spec.help)
+    _check_out(Path(out_dir))
+    result = _read(fmt, files, scale, columns)
     summary = summarize(fmt, inputs, scale, result)
     _write(result, summary, Path(out_dir))
     return summary
+
+
+def _check_out(out_dir: Path) -> None:
+    """The output folder is a folder or can become one: no file in the way."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists() and not folder.is_dir():
+            raise AerecError(
+                f"--out {out_dir}: {folder} is a file, not a folder; give an output folder"
+            )
+        if folder.exists():
+            return
 
 
 def check_inputs(inputs: list[Path], expected: str) -> None:
