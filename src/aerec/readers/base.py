@@ -52,6 +52,21 @@ _STEP_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
+class TableCount:
+    """One table's records: read = accepted + rejected, its rejects being those of `sources`.
+
+    `windows_1252` counts the records that were not valid UTF-8 and were
+    read as Windows-1252 instead (Sephora's files), kept rather than rejected.
+    """
+
+    sources: tuple[str, ...]
+    rows_read: int
+    accepted: int
+    rejected: int
+    windows_1252: int = 0
+
+
+@dataclass(frozen=True)
 class ReadResult:
     """A reader's output: canonical ratings, rejects, and side tables if any."""
 
@@ -63,6 +78,17 @@ class ReadResult:
     # Records read per input file (rating and side files), so that per file
     # read = accepted + rejected, its rejects being those with that source.
     rows_by_source: dict[str, int] = field(default_factory=dict)
+    # Counts per table read (the rating table first: "ratings", or "reviews"
+    # for Sephora; then side tables such as "users", "items", "products").
+    # Empty means one rating table holding every record.
+    tables: dict[str, TableCount] = field(default_factory=dict)
+
+
+def rating_count(result: ReadResult) -> TableCount:
+    """The counts of a result that holds rating records only."""
+    return TableCount(
+        tuple(result.rows_by_source), result.rows_read, result.ratings.height, result.rejects.height
+    )
 
 
 @contextmanager
