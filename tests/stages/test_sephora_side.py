@@ -136,3 +136,25 @@ def test_reviewer_attributes_reach_the_hybrid_models_input(tmp_path: Path) -> No
     ]
     assert np.asarray(data.user_side.sum(axis=1)).ravel().tolist() == [4.0, 4.0, 1.0]
     assert stats["side"]["user"]["n_features"] == 9
+
+
+def test_is_recommended_as_the_thumbs_target(tmp_path: Path) -> None:
+    interim = tmp_path / "interim"
+    summary = ingest.run("sephora-recommended", [_sephora(tmp_path / "sephora")], interim)
+    # u3's 1-star review says not recommended: the out-of-scale 9 no longer matters.
+    assert pl.read_parquet(interim / "ratings.parquet").select(
+        "user_id", "item_id", "rating", "is_recommended"
+    ).rows() == [
+        ("u1", "P1", 5.0, 1.0),
+        ("u2", "P1", 5.0, 1.0),
+        ("u1", "P2", 1.0, 0.0),
+        ("u3", "P2", 5.0, 1.0),
+        ("u2", "P2", 1.0, 0.0),
+        ("u3", "P1", 1.0, 0.0),
+    ]
+    assert summary["tables"]["reviews"]["rejected"] == 0
+    split = SplitConfig(method="random", test_fraction=0, val_fraction=0)
+    build.run(interim, tmp_path / "p", Params(build=BuildConfig(transform="thumbs", split=split)))
+    train = load_processed(tmp_path / "p").training().train
+    expected = np.array([[1.0, 0.1], [1.0, 0.1], [0.1, 1.0]], dtype=np.float32)
+    np.testing.assert_array_equal(train.toarray(), expected)

@@ -55,6 +55,7 @@ FOLDERS: dict[str, FolderLayout] = {
     "amazon-2023": FolderLayout(_CSV),
     "amazon-reviews": FolderLayout(("*.json", "*.jsonl", "*.ndjson")),
     "sephora": FolderLayout(("reviews_*.csv",), ("product_info.csv",)),
+    "sephora-recommended": FolderLayout(("reviews_*.csv",), ("product_info.csv",)),
     "cil": FolderLayout(_CSV),
     "csv": FolderLayout(
         ("*.csv", "*.tsv", "*.parquet", "*.pq"), only=("ratings.csv", "ratings.parquet")

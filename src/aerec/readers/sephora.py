@@ -84,7 +84,17 @@ _TOP_BUCKET = ">=100"
 _CHUNK = 50_000  # records per polars chunk: bounds the Python objects alive at once
 
 
-def read(paths: list[Path], scale: RatingScale) -> ReadResult:
+def read_recommended(paths: list[Path], scale: RatingScale) -> ReadResult:
+    """Sephora with `is_recommended` as the rating: 1 becomes 5 stars, 0 becomes 1 star.
+
+    `build.transform: thumbs` then turns them into liked (1.0) and disliked
+    (0.1): the seed project's target. A blank or unreadable is_recommended is
+    a reject (unparsable_number) like a blank rating; the star rating is not kept.
+    """
+    return read(paths, scale, recommended=True)
+
+
+def read(paths: list[Path], scale: RatingScale, recommended: bool = False) -> ReadResult:
     """Read Sephora reviews files and product_info (plain or gzip), by their headers."""
     with plain_files(paths) as plain:
         reviews, review_records, products = [], [], []
@@ -92,7 +102,7 @@ def read(paths: list[Path], scale: RatingScale) -> ReadResult:
             header = _header(local, path)
             if set(header) >= _REVIEW_KEYS:
                 columns = [c for c in (*_REVIEW_COLUMNS, *USER_COLUMNS) if c in header]
-                records = _review_records(_records(local, path, header, columns))
+                records = _review_records(_records(local, path, header, columns), recommended)
                 check_head(records.lazy(), path, _LAYOUT, scale)
                 reviews.append(records.lazy())
                 review_records.append(records)
@@ -259,8 +269,8 @@ def _blank_to_null(column: str) -> pl.Expr:
     return pl.when(value == "").then(None).otherwise(value).alias(column)
 
 
-def _review_records(records: pl.DataFrame) -> pl.DataFrame:
-    """Raw rating records from a reviews file's records."""
+def _review_records(records: pl.DataFrame, thumbs: bool = False) -> pl.DataFrame:
+    """Raw rating records from a reviews file's records (`recommended`: see read_recommended)."""
     date = _blank_to_null("submission_time")
     days = date.str.strptime(pl.Date, "%Y-%m-%d", strict=False).cast(pl.Int64)
     # An unparsable date stays as text so that canonicalize rejects it.
@@ -272,9 +282,21 @@ def _review_records(records: pl.DataFrame) -> pl.DataFrame:
         days.alias("_days"),
         pl.col("author_id").str.strip_chars().str.replace(r"^([0-9]+)\.0$", "$1").alias(s.USER_ID),
         pl.col("product_id").alias(s.ITEM_ID),
-        pl.col("rating").alias(s.RATING),
+        (_thumb(recommended) if thumbs else pl.col("rating")).alias(s.RATING),
         seconds.alias(s.TIMESTAMP),
         recommended.cast(pl.String).alias(s.IS_RECOMMENDED),
+    )
+
+
+def _thumb(recommended: pl.Expr) -> pl.Expr:
+    """is_recommended as a star rating: 1 -> '5', 0 -> '1', anything else as it is."""
+    flag = recommended.cast(pl.Float64, strict=False)
+    return (
+        pl.when(flag == 1)
+        .then(pl.lit("5"))
+        .when(flag == 0)
+        .then(pl.lit("1"))
+        .otherwise(recommended)
     )
 
 
