@@ -7,7 +7,7 @@ type-check, de-duplicate, rejects) and a peer that only parses the same file:
 pandas `read_csv` (C engine, all strings) for the CSVs, and stdlib `json.loads`
 per line for the JSON lines. Median of --repeat runs.
 
-    .venv/bin/python bench/readers.py [--rows 1000000] [--repeat 1]
+    .venv/bin/python bench/readers.py [--rows 1000000] [--repeat 1] [--formats sephora,cil]
 """
 
 from __future__ import annotations
@@ -116,12 +116,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--formats", default=",".join(PEERS), help="comma-separated subset")
     args = parser.parse_args()
+    wanted = args.formats.split(",")
     with tempfile.TemporaryDirectory(prefix="aerec-bench-readers-") as tmp:
         paths = write_files(Path(tmp), args.rows, random.Random(0))
         columns = ("format", "MB", "aerec rows/s", "peer", "peer rows/s")
         print("{:15} {:>6} {:>13} {:>20} {:>12} ratio".format(*columns))
         for fmt, path in paths.items():
+            if fmt not in wanted:
+                continue
             read, scale = get_reader(fmt), get_format(fmt).scale
             result = read([path], scale)
             assert result.rows_read == args.rows == result.ratings.height, fmt

@@ -288,3 +288,8 @@ def test_real_samples_read_completely() -> None:
     assert result.ratings["is_recommended"].null_count() == 39
     nulls = result.items.select("rating", "ingredients", "highlights").null_count().row(0)
     assert nulls == (10, 16, 52)
+    # 200 authors, one review each: nulls where the attributes are blank (Python's csv).
+    assert result.users is not None
+    assert result.users.height == 200
+    assert result.users.drop("user_id").null_count().row(0) == (35, 24, 46, 48)
+    assert result.tables["products"].windows_1252 == 0
