@@ -5,7 +5,8 @@ CSVs, review JSON lines of ~600 bytes, Sephora reviews with quoted text, some
 spanning lines, and CIL cells), then times each reader end to end (read,
 type-check, de-duplicate, rejects) and a peer that only parses the same file:
 pandas `read_csv` (C engine, all strings) for the CSVs, and stdlib `json.loads`
-per line for the JSON lines. Median of --repeat runs.
+per line for the JSON lines. The two alternate, --repeat times; the ratio
+is the median of the pairs' ratios (peer time / aerec time).
 
     .venv/bin/python bench/readers.py [--rows 1000000] [--repeat 1] [--formats sephora,cil]
 """
@@ -102,14 +103,22 @@ PEERS: dict[str, tuple[str, Callable[[Path], int]]] = {
 }
 
 
-def timed(work: Callable[[], object], repeat: int) -> float:
-    """Median wall time of `repeat` runs of `work`."""
-    times = []
+def paired(ours: Callable[[], object], theirs: Callable[[], object], repeat: int) -> tuple:
+    """Median times of `repeat` alternating runs of each, and the median of the pair ratios.
+
+    Alternating keeps both sides under the same load on a shared machine;
+    the ratio is theirs / ours (above 1: aerec is faster).
+    """
+    mine, peer, ratios = [], [], []
     for _ in range(repeat):
         start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        ours()
+        mine.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        theirs()
+        peer.append(time.perf_counter() - start)
+        ratios.append(peer[-1] / mine[-1])
+    return statistics.median(mine), statistics.median(peer), statistics.median(ratios)
 
 
 def main() -> None:
@@ -129,13 +138,16 @@ def main() -> None:
             read, scale = get_reader(fmt), get_format(fmt).scale
             result = read([path], scale)
             assert result.rows_read == args.rows == result.ratings.height, fmt
-            ours = timed(lambda: read([path], scale), args.repeat)  # noqa: B023
             name, peer = PEERS[fmt]
-            theirs = timed(lambda: peer(path), args.repeat)  # noqa: B023
+            ours, theirs, ratio = paired(
+                lambda: read([path], scale),  # noqa: B023
+                lambda: peer(path),  # noqa: B023
+                args.repeat,
+            )
             size = path.stat().st_size / 2**20
             print(
                 f"{fmt:15} {size:6.0f} {args.rows / ours:13,.0f} {name:>20} "
-                f"{args.rows / theirs:12,.0f} {theirs / ours:5.2f}x"
+                f"{args.rows / theirs:12,.0f} {ratio:5.2f}x"
             )
 
 

@@ -337,7 +337,7 @@ def _typed(
         .then(pl.lit(s.REASON_MISSING_ID))
         .when(bad_number)
         .then(pl.lit(s.REASON_BAD_NUMBER))
-        .when(~_on_scale(pl.col("_rating64"), scale))
+        .when(~on_scale(pl.col("_rating64"), scale))
         .then(pl.lit(s.REASON_RATING_OUT_OF_SCALE))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
@@ -356,7 +356,7 @@ def _typed_columns(extra: dict[str, pl.DataType]) -> list[pl.Expr]:
     return [pl.col(_typed_name(c)).alias(c) for c in (*s.RATINGS_SCHEMA, *extra)]
 
 
-def _on_scale(rating: pl.Expr, scale: RatingScale) -> pl.Expr:
+def on_scale(rating: pl.Expr, scale: RatingScale) -> pl.Expr:
     """True where the rating lies in the scale's range and on its step."""
     in_range = rating.is_between(scale.min - _STEP_TOLERANCE, scale.max + _STEP_TOLERANCE)
     if scale.step == 0:
