@@ -54,6 +54,7 @@ from aerec.readers.base import (
     plain_files,
     rating_count,
 )
+from aerec.readers.fast_csv import fast_records, fill_raw
 
 _REVIEW_KEYS = {"author_id", "rating", "product_id", "submission_time"}
 _REVIEW_COLUMNS = (*sorted(_REVIEW_KEYS), "is_recommended")
@@ -98,11 +99,16 @@ def read(paths: list[Path], scale: RatingScale, recommended: bool = False) -> Re
     """Read Sephora reviews files and product_info (plain or gzip), by their headers."""
     with plain_files(paths) as plain:
         reviews, review_records, products = [], [], []
+        fast_files: dict[str, Path] = {}  # reviews read by polars (fast_csv): source -> file
         for path, local in zip(paths, plain, strict=True):
             header = _header(local, path)
             if set(header) >= _REVIEW_KEYS:
                 columns = [c for c in (*_REVIEW_COLUMNS, *USER_COLUMNS) if c in header]
-                records = _review_records(_records(local, path, header, columns), recommended)
+                fast = fast_records(local, path.name, header, columns)
+                if fast is not None:
+                    fast_files[path.name] = local
+                raw = _records(local, path, header, columns) if fast is None else _fast(fast)
+                records = _review_records(raw, recommended)
                 check_head(records.lazy(), path, _LAYOUT, scale)
                 reviews.append(records.lazy())
                 review_records.append(records)
@@ -121,6 +127,8 @@ def read(paths: list[Path], scale: RatingScale, recommended: bool = False) -> Re
                 f"expected at least one {_LAYOUT}"
             )
         result = canonicalize(reviews, scale, extra={s.IS_RECOMMENDED: pl.Float32})
+        if fast_files:
+            result = replace(result, rejects=fill_raw(result.rejects, fast_files))
     tables = {"reviews": _count(rating_count(result), review_records)}
     users = _users(review_records, result.rejects)
     if not products:
@@ -256,6 +264,11 @@ def _records(local: Path, path: Path, header: list[str], names: list[str]) -> pl
             rows = []
     chunks.append(_chunk(rows, names))
     return pl.concat(chunks).with_columns(pl.lit(path.name).alias(s.SOURCE))
+
+
+def _fast(records: pl.DataFrame) -> pl.DataFrame:
+    """Fast records (fast_csv) with the columns `_records` adds: all fit, none recoded."""
+    return records.with_columns(pl.lit(True).alias(FIELDS_OK), pl.lit(False).alias(_CP1252))
 
 
 def _chunk(rows: list[tuple[object, ...]], names: list[str]) -> pl.DataFrame:
