@@ -108,3 +108,30 @@ def test_rejects_of_a_fast_file_carry_their_text(tmp_path: Path) -> None:
         (6, "unparsable_number", "4,a3,x,1.0,2020-05-01,bad number,fair,P2"),
         (7, "unparsable_number", '5,a4,5,1.0,05/01/2020,"bad, date",fair,P2'),
     ]
+
+
+@pytest.mark.parametrize(
+    ("data", "records"),
+    [
+        ("a,é\n€,\U0001f600\n".encode(), 1),
+        ('a,b\n"caf\xe9",2\n'.encode("cp1252"), -1),  # Windows-1252 in a quoted field
+        ("a,b\ncaf\xe9,2\n".encode("cp1252"), -1),
+        (b"a,b\n\xc0\xaf,2\n", -1),  # an overlong '/'
+        (b"a,b\n\xed\xa0\x80,2\n", -1),  # a surrogate
+        (b"a,b\n\xf4\x90\x80\x80,2\n", -1),  # past U+10FFFF
+        (b"a,b\n\xe2\x82,2\n", -1),  # a sequence cut short
+        (b"\xef\xbb\xbfa,b\n1,2\n", -1),  # a BOM
+    ],
+)
+def test_regular_means_valid_utf8_as_python_decodes_it(
+    tmp_path: Path, data: bytes, records: int
+) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    assert regular_records(path, 2) == records
+    try:
+        data.decode("utf-8")
+        valid = not data.startswith(b"\xef\xbb\xbf")
+    except UnicodeDecodeError:
+        valid = False
+    assert valid == (records >= 0)

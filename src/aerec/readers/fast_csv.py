@@ -6,15 +6,15 @@ file is *regular* when every record has the header's field count and its
 quoting is plain RFC 4180: a quoted field starts with a quote and ends with
 one followed by a comma or the end of the line, a quote inside it is doubled,
 an unquoted field holds no quote and no CR that does not end a line, and no
-line is blank. On a regular file polars and the csv module split the same
-records into the same fields, so a reader can take polars' parser and keep
-the csv module for the files that are not. One compiled pass over the bytes
+line is blank; the bytes are valid UTF-8, without a BOM. On a regular file
+polars and the csv module split the same records into the same fields, so a
+reader can take polars' parser and keep the csv module for the files that
+are not. One compiled pass over the bytes
 decides (numba; compiled code is cached beside this file).
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 from pathlib import Path
@@ -26,7 +26,7 @@ from numba import njit
 from aerec import schema as s
 
 _QUOTE, _COMMA, _LF, _CR = 34, 44, 10, 13
-_CHUNK_BYTES = 1 << 24
+_PLAIN = _QUOTE  # bytes above the quote, but the comma, need no look in an unquoted field
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -37,11 +37,11 @@ def fast_records(
 
     Columns: line (record number, the header being 1), raw (null: see
     `fill_raw`), the `names` columns as strings, and source. None when the
-    file is not regular (`regular_records`), not valid UTF-8, or starts with
-    a BOM: those take the exact reader.
+    file is not regular (`regular_records`: that includes invalid UTF-8 and a
+    BOM): those take the exact reader.
     """
     count = regular_records(local, len(header))
-    if count <= 0 or not _plain_utf8(local):
+    if count <= 0:
         return None
     columns = [f"_f{i}" for i in range(len(header))]
     frame = (
@@ -111,30 +111,44 @@ def _joined(fields: tuple) -> str:
     return buffer.getvalue()
 
 
-def _plain_utf8(local: Path) -> bool:
-    """True when the file is valid UTF-8 without a BOM."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with local.open("rb") as fh:
-        first = True
-        while chunk := fh.read(_CHUNK_BYTES):
-            if first and chunk.startswith(_BOM):
-                return False
-            first = False
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError:
-                return False
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def regular_records(path: Path, n_fields: int) -> int:
-    """The number of records after the header of a regular file, or -1 when it is not one."""
+    """Records after the header of a regular UTF-8 file without a BOM; -1 for any other file."""
     data = np.fromfile(path, dtype=np.uint8)
+    if data[:3].tobytes() == _BOM:
+        return -1
     return int(_scan(data, n_fields))
+
+
+@njit(nogil=True, cache=True)
+def _utf8_length(data: np.ndarray, i: int) -> int:
+    """Bytes of the UTF-8 sequence starting at data[i] (>= 0x80), or 0 when it is invalid.
+
+    Exactly what Python's strict decoder accepts: no overlong forms, no
+    surrogates, nothing past U+10FFFF.
+    """
+    c, n = data[i], data.shape[0]
+    if 0xC2 <= c <= 0xDF:
+        length, low, high = 2, 0x80, 0xBF
+    elif c == 0xE0:
+        length, low, high = 3, 0xA0, 0xBF
+    elif 0xE1 <= c <= 0xEC or 0xEE <= c <= 0xEF:
+        length, low, high = 3, 0x80, 0xBF
+    elif c == 0xED:
+        length, low, high = 3, 0x80, 0x9F
+    elif c == 0xF0:
+        length, low, high = 4, 0x90, 0xBF
+    elif 0xF1 <= c <= 0xF3:
+        length, low, high = 4, 0x80, 0xBF
+    elif c == 0xF4:
+        length, low, high = 4, 0x80, 0x8F
+    else:
+        return 0
+    if i + length > n or not low <= data[i + 1] <= high:
+        return 0
+    for k in range(i + 2, i + length):
+        if not 0x80 <= data[k] <= 0xBF:
+            return 0
+    return length
 
 
 @njit(nogil=True, cache=True)
@@ -148,14 +162,23 @@ def _scan(data: np.ndarray, n_fields: int) -> int:
         if at_start and c == _QUOTE:
             i += 1
             while True:  # inside a quoted field
+                while i < n and data[i] != _QUOTE and data[i] < 0x80:
+                    i += 1  # plain ASCII text: the hot loop
                 if i >= n:
                     return -1  # the quote never closes
-                if data[i] == _QUOTE:
+                d = data[i]
+                if d == _QUOTE:
                     if i + 1 < n and data[i + 1] == _QUOTE:
                         i += 2
                         continue
                     i += 1
                     break
+                if d >= 0x80:
+                    step = _utf8_length(data, i)
+                    if step == 0:
+                        return -1  # not UTF-8
+                    i += step
+                    continue
                 i += 1
             if i < n and data[i] != _COMMA and data[i] != _LF and data[i] != _CR:
                 return -1  # text after the closing quote
@@ -183,6 +206,17 @@ def _scan(data: np.ndarray, n_fields: int) -> int:
         if c == _QUOTE:
             return -1  # a quote inside an unquoted field
         at_start, line_start = False, False
+        if _PLAIN < c < 0x80 and c != _COMMA:
+            i += 1  # plain ASCII (no quote, comma, CR or LF): skip the run
+            while i < n and _PLAIN < data[i] < 0x80 and data[i] != _COMMA:
+                i += 1
+            continue
+        if c >= 0x80:
+            step = _utf8_length(data, i)
+            if step == 0:
+                return -1  # not UTF-8
+            i += step
+            continue
         i += 1
     if not line_start:  # the last record has no line end
         if fields != n_fields:

@@ -170,19 +170,20 @@ def _users(records: list[pl.DataFrame], rejects: pl.DataFrame) -> pl.DataFrame |
     columns = [c for c in USER_COLUMNS if all(c in f.columns for f in frames)]
     if not columns:
         return None
-    stacked = pl.concat(
-        [
-            f.select(s.SOURCE, s.LINE, s.USER_ID, "_days", *columns).with_columns(
-                pl.lit(i).alias("_file")
-            )
-            for i, f in enumerate(frames)
-        ]
-    )
+    # Concatenated in input order (file, then line): a stable sort by date
+    # then leaves the latest record of each author last in its group.
+    stacked = pl.concat([f.select(s.SOURCE, s.LINE, s.USER_ID, "_days", *columns) for f in frames])
+    if rejects.height:
+        stacked = stacked.join(
+            rejects.select(s.SOURCE, s.LINE),
+            on=[s.SOURCE, s.LINE],
+            how="anti",
+            maintain_order="left",
+        )
     return (
-        stacked.join(rejects.select(s.SOURCE, s.LINE), on=[s.SOURCE, s.LINE], how="anti")
-        .with_columns(*(_blank_to_null(c) for c in columns))
-        .sort("_days", "_file", s.LINE, nulls_last=False, maintain_order=True)
-        .group_by(s.USER_ID, maintain_order=True)
+        stacked.with_columns(*(_blank_to_null(c) for c in columns))
+        .sort("_days", nulls_last=False, maintain_order=True)
+        .group_by(s.USER_ID)
         .agg(*(pl.col(c).drop_nulls().last() for c in columns))
         .sort(s.USER_ID)
     )
