@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from aerec.config import RatingScale
+from aerec.errors import AerecError
 from aerec.readers.base import ReadResult
 from aerec.readers.fast_csv import fast_records, regular_records
 from aerec.readers.sephora import read
@@ -135,3 +136,16 @@ def test_regular_means_valid_utf8_as_python_decodes_it(
     except UnicodeDecodeError:
         valid = False
     assert valid == (records >= 0)
+
+
+def test_a_fast_file_that_is_not_on_the_scale_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "reviews_0-250.csv"
+    path.write_text(HEADER + "\n" + _review(0, "a1", "9", "2020-05-01", "x", "P1") + "\n")
+    with pytest.raises(AerecError) as caught:
+        read([path], STARS)
+    assert str(caught.value) == (
+        f"{path}: none of the first 1 records reads as Sephora reviews CSV (author_id, rating, "
+        "product_id, submission_time) (line 2: rating_out_of_scale: "
+        "'user_id=a1, item_id=P1, rating=9, timestamp=1588291200'); "
+        "check the file, --format and the rating scale"
+    )

@@ -274,11 +274,19 @@ def check_head(
         raise AerecError(f"{path}: no records found; expected {layout}")
     if head.ratings.height == 0:
         first = head.rejects.row(0, named=True)
+        text = first[s.RAW] if first[s.RAW] is not None else _fields_text(records, first[s.LINE])
         raise AerecError(
             f"{path}: none of the first {head.rows_read} records reads as {layout} "
-            f"(line {first[s.LINE]}: {first[s.REASON]}: {first[s.RAW][:80]!r}); "
+            f"(line {first[s.LINE]}: {first[s.REASON]}: {text[:80]!r}); "
             "check the file, --format and the rating scale"
         )
+
+
+def _fields_text(records: pl.LazyFrame, line: int) -> str:
+    """A record's rating fields as text, for a reader that left `raw` to be built later."""
+    fields = [s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP]
+    row = records.filter(pl.col(s.LINE) == line).select(fields).head(1).collect().row(0)
+    return ", ".join(f"{name}={value}" for name, value in zip(fields, row, strict=True))
 
 
 def _with_reader_reason(frame: pl.LazyFrame) -> pl.LazyFrame:
