@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +41,21 @@ def fast_records(
     file is not regular (`regular_records`: that includes invalid UTF-8 and a
     BOM): those take the exact reader.
     """
-    count = regular_records(local, len(header))
-    if count <= 0:
-        return None
+    # The check (compiled, without the GIL) runs beside polars' parse; an
+    # irregular file may make polars fail, and then goes the exact way anyway.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        counting = pool.submit(regular_records, local, len(header))
+        try:
+            frame = _parse(local, source, header, names)
+        except pl.exceptions.PolarsError:
+            frame = None
+        count = counting.result()
+    return frame if count > 0 and frame is not None and frame.height == count else None
+
+
+def _parse(local: Path, source: str, header: list[str], names: list[str]) -> pl.DataFrame:
     columns = [f"_f{i}" for i in range(len(header))]
-    frame = (
+    return (
         pl.scan_csv(
             local,
             has_header=False,
@@ -63,7 +74,6 @@ def fast_records(
         )
         .collect()
     )
-    return frame if frame.height == count else None
 
 
 def fill_raw(rejects: pl.DataFrame, locals_by_source: dict[str, Path]) -> pl.DataFrame:
