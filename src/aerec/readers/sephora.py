@@ -170,8 +170,8 @@ def _users(records: list[pl.DataFrame], rejects: pl.DataFrame) -> pl.DataFrame |
     columns = [c for c in USER_COLUMNS if all(c in f.columns for f in frames)]
     if not columns:
         return None
-    # Concatenated in input order (file, then line): a stable sort by date
-    # then leaves the latest record of each author last in its group.
+    # Concatenated in input order (file, then line): a stable sort by author
+    # and date leaves each author's latest record last, and the authors in order.
     stacked = pl.concat([f.select(s.SOURCE, s.LINE, s.USER_ID, "_days", *columns) for f in frames])
     if rejects.height:
         stacked = stacked.join(
@@ -182,10 +182,9 @@ def _users(records: list[pl.DataFrame], rejects: pl.DataFrame) -> pl.DataFrame |
         )
     return (
         stacked.with_columns(*(_blank_to_null(c) for c in columns))
-        .sort("_days", nulls_last=False, maintain_order=True)
-        .group_by(s.USER_ID)
+        .sort(s.USER_ID, "_days", nulls_last=False, maintain_order=True)
+        .group_by(s.USER_ID, maintain_order=True)
         .agg(*(pl.col(c).drop_nulls().last() for c in columns))
-        .sort(s.USER_ID)
     )
 
 
