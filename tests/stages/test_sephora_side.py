@@ -37,7 +37,7 @@ PRODUCTS = (
 )
 
 
-def _sephora(folder: Path) -> Path:
+def write_sephora(folder: Path) -> Path:
     folder.mkdir()
     (folder / "reviews_0-250.csv").write_text(REVIEWS_A, encoding="utf-8", newline="")
     (folder / "reviews_250-500.csv").write_text(REVIEWS_B, encoding="utf-8", newline="")
@@ -47,7 +47,7 @@ def _sephora(folder: Path) -> Path:
 
 def test_a_sephora_folder_has_per_table_counts_users_and_items(tmp_path: Path) -> None:
     out = tmp_path / "interim"
-    summary = ingest.run("sephora", [_sephora(tmp_path / "sephora")], out)
+    summary = ingest.run("sephora", [write_sephora(tmp_path / "sephora")], out)
     assert summary["tables"] == {
         "reviews": {
             "rows_read": 6,
@@ -89,7 +89,7 @@ def test_a_sephora_folder_has_per_table_counts_users_and_items(tmp_path: Path) -
 
 def test_reviewer_attributes_reach_the_hybrid_models_input(tmp_path: Path) -> None:
     interim = tmp_path / "interim"
-    ingest.run("sephora", [_sephora(tmp_path / "sephora")], interim)
+    ingest.run("sephora", [write_sephora(tmp_path / "sephora")], interim)
     side = SideInfoConfig(user_columns=USER_COLUMNS, item_columns=("brand_name", "price_bucket"))
     cfg = BuildConfig(
         split=SplitConfig(method="random", test_fraction=0, val_fraction=0), side=side
@@ -140,7 +140,7 @@ def test_reviewer_attributes_reach_the_hybrid_models_input(tmp_path: Path) -> No
 
 def test_is_recommended_as_the_thumbs_target(tmp_path: Path) -> None:
     interim = tmp_path / "interim"
-    summary = ingest.run("sephora-recommended", [_sephora(tmp_path / "sephora")], interim)
+    summary = ingest.run("sephora-recommended", [write_sephora(tmp_path / "sephora")], interim)
     # u3's 1-star review says not recommended: the out-of-scale 9 no longer matters.
     assert pl.read_parquet(interim / "ratings.parquet").select(
         "user_id", "item_id", "rating", "is_recommended"

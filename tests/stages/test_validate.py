@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 from tests.browser import FLAGS, chromium, external_urls
-from tests.stages.test_sephora_side import _sephora
+from tests.stages.test_sephora_side import write_sephora
 
 from aerec import cli
 from aerec import schema as s
@@ -180,7 +180,7 @@ def test_report_is_self_contained_and_escapes_the_data(tmp_path: Path) -> None:
 
 def test_report_and_summary_count_ingest_tables_apart(tmp_path: Path) -> None:
     interim = tmp_path / "interim"
-    ingest_stage.run("sephora", [_sephora(tmp_path / "sephora")], interim)
+    ingest_stage.run("sephora", [write_sephora(tmp_path / "sephora")], interim)
     out = tmp_path / "report"
     try:
         summary = run(interim, out, PARAMS, now=NOW)
