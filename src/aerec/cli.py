@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from aerec import cli_support as support
-from aerec.errors import AerecError
+from aerec.errors import WRONG_KIND, AerecError, user_message
 
 _FROM_STAGE_HELP = (
     "Take the model key from the DVC foreach stage running this command ($DVC_STAGE, "
@@ -417,8 +417,8 @@ def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:
         app()
-    except AerecError as exc:
-        print(f"aerec: error: {exc}", file=sys.stderr)
+    except (AerecError, *WRONG_KIND) as exc:  # a folder for a file or the reverse: user paths
+        print(f"aerec: error: {user_message(exc)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         _interrupted()

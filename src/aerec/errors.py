@@ -9,3 +9,20 @@ class AerecError(Exception):
     The message says what went wrong, where (file, line, key) and what to do.
     Bugs raise ordinary exceptions instead, so their tracebacks stay visible.
     """
+
+
+# A folder where a file belongs, or a file in the way of a folder, that no
+# stage checked for itself: still a path the user gave, so one line too.
+WRONG_KIND = (IsADirectoryError, NotADirectoryError, FileExistsError)
+
+
+def user_message(exc: Exception) -> str:
+    """The one line shown for a user error: an AerecError's text, or a path of the wrong kind."""
+    if isinstance(exc, AerecError) or not isinstance(exc, OSError):
+        return str(exc)
+    if isinstance(exc, IsADirectoryError):
+        return f"{exc.filename}: is a folder where a file was expected; give the file's path"
+    return (
+        f"{exc.filename}: a file stands where a folder was expected (on this path); "
+        "give a folder (or a new name) instead"
+    )

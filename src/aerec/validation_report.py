@@ -27,13 +27,10 @@ from aerec.validation import (
     Validation,
     step_values,
 )
+from aerec.validation_charts import BLUE, ORANGE, RED, TEAL, bar_chart, hbar_chart
 
 # Checks whose observed value is a share, shown as a percentage.
 _SHARES = ("reject_share", "top_rating_share")
-_BLUE = "#4063d8"
-_TEAL = "#1f9d8b"
-_ORANGE = "#d9822b"
-_RED = "#c9372c"
 
 
 def render(
@@ -44,6 +41,7 @@ def render(
         _header(dataset, ingest_dir, gx_version),
         _verdict(validation),
         _stat_cards(validation),
+        ingest_tables(validation.ingest.summary),
         _expectations(validation.outcomes),
         _charts(validation, scale),
         _rejects(validation),
@@ -121,6 +119,31 @@ def _stat_cards(validation: Validation) -> str:
         for k, v in cards
     )
     return f"<section class='cards'>{body}</section>"
+
+
+def ingest_tables(summary: dict[str, Any]) -> str:
+    """Ingest's records per table (reviews, products, ...): read, accepted, rejected.
+
+    From summary.json's `tables`; a summary written before tables existed
+    shows nothing here (its stat cards still give the totals).
+    """
+    tables = summary.get("tables")
+    if not isinstance(tables, dict) or not tables:
+        return ""
+    keys = ("rows_read", "accepted", "rejected", "read_as_windows_1252")
+    rows = "".join(
+        f"<tr><td>{escape(str(name))}</td>"
+        + "".join(f"<td class='num'>{_count(counts.get(k))}</td>" for k in keys)
+        + "</tr>"
+        for name, counts in tables.items()
+        if isinstance(counts, dict)
+    )
+    return (
+        "<section><h2>Ingest: records per table</h2>"
+        "<table class='rows'><thead><tr><th>table</th><th>read</th><th>accepted</th>"
+        "<th>rejected</th><th>read as Windows-1252</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></section>"
+    )
 
 
 def _time_span(ratings: pl.DataFrame) -> str:
@@ -245,7 +268,7 @@ def rating_bars(values: pl.DataFrame, scale: RatingScale) -> tuple[list[str], li
     else:
         keys = sorted(v for v in present if scale.min <= v <= scale.max)
     extra = sorted(set(present) - set(keys))
-    bars = [(v, counts.get(v, 0), _BLUE) for v in keys] + [(v, counts[v], _RED) for v in extra]
+    bars = [(v, counts.get(v, 0), BLUE) for v in keys] + [(v, counts[v], RED) for v in extra]
     return [f"{v:g}" for v, _, _ in bars], [c for _, c, _ in bars], [c for _, _, c in bars]
 
 
@@ -257,12 +280,12 @@ def _charts(validation: Validation, scale: RatingScale) -> str:
         chart = bar_chart(labels, counts, x_label="rating", y_label="ratings", color=colors)
         cards.append(
             _chart_card(
-                "Ratings by value", chart, "red: off the declared scale" if _RED in colors else ""
+                "Ratings by value", chart, "red: off the declared scale" if RED in colors else ""
             )
         )
     for table, title, color in (
-        (PER_USER, "Ratings per user", _TEAL),
-        (PER_ITEM, "Ratings per item", _ORANGE),
+        (PER_USER, "Ratings per user", TEAL),
+        (PER_ITEM, "Ratings per item", ORANGE),
     ):
         if table in tables:
             labels, counts = count_bins(tables[table][N_RATINGS])
@@ -273,7 +296,7 @@ def _charts(validation: Validation, scale: RatingScale) -> str:
     cards.append(
         _chart_card(
             "Ingest rejects by reason",
-            hbar_chart(list(reasons), list(reasons.values()), color=_RED)
+            hbar_chart(list(reasons), list(reasons.values()), color=RED)
             if reasons
             else "<p class='empty'>Ingest rejected no rows.</p>",
         )
@@ -308,8 +331,21 @@ def count_bins(counts: pl.Series) -> tuple[list[str], list[int]]:
 
 
 def rejects_by_reason(validation: Validation) -> dict[str, int]:
-    """Rejected rows per reason, largest first, from ingest's summary.json."""
-    reasons = validation.ingest.summary.get("rejected_by_reason") or {}
+    """Rejected rows per reason, largest first, from ingest's summary.json.
+
+    With several tables (reviews and products, ratings and users) each
+    reason is named with its table: 'products: wrong_field_count'.
+    """
+    summary = validation.ingest.summary
+    tables = summary.get("tables")
+    if isinstance(tables, dict) and len(tables) > 1:
+        reasons = {
+            f"{name}: {reason}": n
+            for name, counts in tables.items()
+            for reason, n in (counts.get("rejected_by_reason") or {}).items()
+        }
+    else:
+        reasons = summary.get("rejected_by_reason") or {}
     return dict(sorted(((str(k), int(v)) for k, v in reasons.items()), key=lambda kv: -kv[1]))
 
 
@@ -329,105 +365,6 @@ def _rejects(validation: Validation) -> str:
         "<table class='rows wide'><thead><tr><th>reason</th><th>where</th><th>raw text</th>"
         f"</tr></thead><tbody>{rows}</tbody></table></section>"
     )
-
-
-def _nice_ticks(top: float, n: int = 4) -> list[float]:
-    """Round gridline values from 0 to at least `top`."""
-    if top <= 0:
-        return [0.0, 1.0]
-    raw = top / n
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    return [i * step for i in range(math.ceil(top / step - 1e-9) + 1)]
-
-
-def _short(value: float) -> str:
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.3g}{suffix}"
-    return f"{value:g}"
-
-
-def bar_chart(
-    labels: list[str], values: list[int], *, x_label: str, y_label: str, color: str | list[str]
-) -> str:
-    """A vertical bar chart as inline SVG, with gridlines and a tooltip per bar.
-
-    `color` is one colour for all bars or one per bar.
-    """
-    if not values:
-        return "<p class='empty'>No data.</p>"
-    colors = [color] * len(values) if isinstance(color, str) else color
-    rotate = len(values) > 8  # long runs of labels are slanted, which needs more room below
-    width, height, left, right, top = 520, 280 if rotate else 260, 52, 12, 14
-    bottom = 80 if rotate else 58
-    plot_w, plot_h = width - left - right, height - top - bottom
-    ticks = _nice_ticks(max(values))
-    scale = plot_h / ticks[-1]
-    slot = plot_w / len(values)
-    bar = max(slot * 0.78, 1.0)
-    out = [_svg_open(width, height, f"{y_label} by {x_label}")]
-    for t in ticks:
-        y = top + plot_h - t * scale
-        out.append(
-            f"<line x1='{left}' x2='{width - right}' y1='{y:.1f}' y2='{y:.1f}' class='grid'/>"
-            f"<text x='{left - 6}' y='{y + 4:.1f}' class='tick' text-anchor='end'>"
-            f"{_short(t)}</text>"
-        )
-    for i, (label, value, fill) in enumerate(zip(labels, values, colors, strict=True)):
-        x = left + i * slot + (slot - bar) / 2
-        h = value * scale
-        out.append(
-            f"<rect x='{x:.1f}' y='{top + plot_h - h:.1f}' width='{bar:.1f}' height='{h:.1f}' "
-            f"rx='2' fill='{fill}'><title>{escape(label)}: {value:,}</title></rect>"
-        )
-        cx, ly = x + bar / 2, top + plot_h + 14
-        if rotate:
-            out.append(
-                f"<text x='{cx:.1f}' y='{ly:.1f}' class='tick' text-anchor='end' "
-                f"transform='rotate(-40 {cx:.1f} {ly:.1f})'>{escape(label)}</text>"
-            )
-        else:
-            out.append(
-                f"<text x='{cx:.1f}' y='{ly:.1f}' class='tick' text-anchor='middle'>"
-                f"{escape(label)}</text>"
-            )
-            if value:
-                out.append(
-                    f"<text x='{cx:.1f}' y='{top + plot_h - h - 4:.1f}' class='val' "
-                    f"text-anchor='middle'>{_short(value)}</text>"
-                )
-    out.append(
-        f"<text x='{left + plot_w / 2:.1f}' y='{height - 4}' class='axis' "
-        f"text-anchor='middle'>{escape(x_label)}</text>"
-        f"<text x='12' y='{top + plot_h / 2:.1f}' class='axis' text-anchor='middle' "
-        f"transform='rotate(-90 12 {top + plot_h / 2:.1f})'>{escape(y_label)}</text></svg>"
-    )
-    return "".join(out)
-
-
-def hbar_chart(labels: list[str], values: list[int], *, color: str) -> str:
-    """A horizontal bar chart as inline SVG, for long category names."""
-    row, left, right = 30, 170, 64
-    width, height = 520, row * len(values) + 10
-    top_value = max(values) or 1
-    out = [_svg_open(width, height, "rejected rows by reason")]
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        y = 5 + i * row
-        w = (width - left - right) * value / top_value
-        out.append(
-            f"<text x='{left - 8}' y='{y + 18}' class='tick' text-anchor='end'>"
-            f"{escape(label)}</text>"
-            f"<rect x='{left}' y='{y + 4}' width='{max(w, 1):.1f}' height='{row - 10}' rx='2' "
-            f"fill='{color}'><title>{escape(label)}: {value:,}</title></rect>"
-            f"<text x='{left + w + 6:.1f}' y='{y + 18}' class='val'>{value:,}</text>"
-        )
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _svg_open(width: int, height: int, label: str) -> str:
-    return f"<svg viewBox='0 0 {width} {height}' role='img' aria-label='{escape(label)}'>"
 
 
 _PAGE = """<!doctype html>
@@ -503,6 +440,7 @@ table.rows { margin-top:6px; font-size:13px; background:#fff; border:1px solid v
 table.rows th, table.rows td { padding:4px 8px; border-bottom:1px solid var(--line);
   text-align:left; font-family:ui-monospace,Menlo,Consolas,monospace; }
 table.rows th { font-size:11px; color:var(--muted); }
+table.rows td.num { text-align:right; font-variant-numeric:tabular-nums; }
 table.rows .hl { background:#fff1c2; }
 table.wide { width:100%; }
 table.wide td { padding:8px 12px; border-bottom:1px solid var(--line); }

@@ -9,7 +9,8 @@ import pytest
 
 from aerec.config import RatingScale
 from aerec.errors import AerecError
-from aerec.readers.cil import read
+from aerec.readers.base import ReadResult
+from aerec.readers.cil import exact_read, fast_read, read
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SAMPLES = SHARED / "samples"
@@ -92,3 +93,77 @@ def test_real_samples_read_completely(name: str, first: tuple | None) -> None:
         assert result.ratings.row(0) == first
     else:
         assert result.ratings["rating"].unique().to_list() == [3.0]
+
+
+CLEAN = "Id,Prediction\nr44_c1,4\nr10000_c1000,1\nr2_c3,5\n"
+# Each variant of the clean file that polars' parser would read otherwise than
+# the exact line-by-line path, so that read() must take the exact one.
+NOT_CLEAN = {
+    "blank line": CLEAN + "\nr3_c3,2\n",
+    "trailing comma": CLEAN + "r3_c3,2,\n",
+    "third field": CLEAN + "r3_c3,2,9\n",
+    "missing rating": CLEAN + "r3_c3\n",
+    "quote": CLEAN + 'r3_c3,"2"\n',
+    "space": CLEAN + "r3_c3, 2\n",
+    "leading zero": CLEAN + "r03_c3,2\n",
+    "off the scale": CLEAN + "r3_c3,6\n",
+    "half star": CLEAN + "r3_c3,2.5\n",
+    "repeated cell": CLEAN + "r44_c1,2\n",
+    "bare CR": CLEAN + "r3_c3,2\rr4_c3,1\n",
+    "BOM": "\ufeff" + CLEAN,
+    "not UTF-8": CLEAN + "r3_c3,2\xff\n",
+}
+CLEAN_TOO = {
+    "clean": CLEAN,
+    "CRLF": CLEAN.replace("\n", "\r\n"),
+    "no header": CLEAN.removeprefix("Id,Prediction\n"),
+    "no final newline": CLEAN.rstrip("\n"),
+    "header in capitals": CLEAN.replace("Id,Prediction", "ID,PREDICTION"),
+}
+
+
+def _both(path: Path) -> tuple[tuple, tuple]:
+    """read()'s result and the exact path's, as comparable tuples."""
+
+    def key(result: ReadResult) -> tuple:
+        return (
+            result.ratings.rows(),
+            result.ratings.schema,
+            result.rejects.rows(),
+            result.rows_read,
+            result.rows_by_source,
+        )
+
+    return key(read([path], STARS)), key(exact_read([path], [path], STARS))
+
+
+@pytest.mark.parametrize("case", sorted(CLEAN_TOO))
+def test_clean_files_take_the_fast_path_with_the_exact_paths_result(
+    tmp_path: Path, case: str
+) -> None:
+    path = tmp_path / "data_train.csv"
+    path.write_bytes(CLEAN_TOO[case].encode("utf-8"))
+    assert fast_read([path], [path], STARS) is not None
+    fast, exact = _both(path)
+    assert fast == exact
+    assert fast[0] == [("44", "1", 4.0, None), ("10000", "1000", 1.0, None), ("2", "3", 5.0, None)]
+
+
+@pytest.mark.parametrize("case", sorted(NOT_CLEAN))
+def test_any_unclean_line_sends_the_file_the_exact_way(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "data_train.csv"
+    text = NOT_CLEAN[case]
+    path.write_bytes(text.encode("utf-8").replace("\xff".encode(), b"\xff"))
+    assert fast_read([path], [path], STARS) is None
+    fast, exact = _both(path)
+    assert fast == exact
+
+
+def test_a_cell_repeated_across_files_is_left_to_the_exact_path(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(CLEAN, encoding="utf-8")
+    second.write_text("r2_c3,1\n", encoding="utf-8")
+    assert fast_read([first, second], [first, second], STARS) is None
+    result = read([first, second], STARS)
+    assert result.rejects.select("source", "line", "reason").rows() == [("a.csv", 4, "duplicate")]
+    assert result.rows_by_source == {"a.csv": 3, "b.csv": 1}

@@ -9,6 +9,7 @@ import pytest
 
 from aerec.config import RatingScale
 from aerec.errors import AerecError
+from aerec.readers.base import TableCount
 from aerec.readers.sephora import read
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -106,7 +107,13 @@ def test_reviews_become_ratings_with_exact_values_and_rejects(tmp_path: Path) ->
         ("reviews_0-250.csv", 10, "duplicate", lines[9]),
     ]
     assert result.rows_read == 9 == result.ratings.height + result.rejects.height
-    assert result.users is None
+    assert result.tables == {"reviews": TableCount(("reviews_0-250.csv",), 9, 3, 6)}
+    assert result.users is not None
+    assert result.users.rows() == [
+        ("0012345", "fair", "combination", "brown", "black"),
+        ("5206987927", "fair", "combination", "brown", "black"),
+        ("orderGen1234", "fair", "combination", "brown", "black"),
+    ]
     assert result.items is None
 
 
@@ -141,6 +148,87 @@ def test_product_info_becomes_items_whatever_the_file_names(tmp_path: Path) -> N
     ]
     assert result.rows_read == 3 == result.ratings.height + result.rejects.height
     assert result.rows_by_source == {"part_b.csv": 1, "reviews_1.csv": 5}
+    assert result.tables == {
+        "reviews": TableCount(("part_b.csv",), 1, 1, 0),
+        "products": TableCount(("reviews_1.csv",), 5, 3, 2),
+    }
+    assert items.select("item_id", "categories", "price_bucket").rows() == [
+        ("P473671", ["Fragrance", "Value & Gift Sets", "Perfume Gift Sets"], "25-50"),
+        ("P445951", ["Skincare", "Treatments", "Face Oils"], "25-50"),
+        ("P415771", ["Skincare", "Serums"], "10-25"),
+    ]
+
+
+def _attributes(line: int, author: str, date: str, tone: str, hair: str, product: str) -> str:
+    """A review record (unnamed index first) with the reviewer's skin tone and hair colour."""
+    return (
+        f"{line},{author},5,1.0,1.0,1,0,1,{date},text,Title,{tone},"
+        f"blue,dry,{hair},{product},Name,Brand,10.0"
+    )
+
+
+def test_reviewer_attributes_become_users_with_the_latest_non_blank_value(
+    tmp_path: Path,
+) -> None:
+    first = _write(
+        tmp_path / "reviews_0-250.csv",
+        "\n".join(
+            [
+                "," + REVIEW_COLUMNS,
+                _attributes(0, "A", "2020-05-01", "fair", "", "P1"),
+                _attributes(1, "A", "2020-05-03", "", "black", "P2"),
+                _attributes(2, "A", "2020-05-02", "light", "brown", "P3"),
+                _attributes(3, "B", "2020-05-01", "", "", "P1"),
+                _attributes(4, "C", "2020-05-01", "deep", "red", "P1").replace(",5,", ",6,", 1),
+                _attributes(5, "D", "2020-05-01", "dark", "gray", "P1"),
+            ]
+        ),
+    )
+    second = _write(
+        tmp_path / "reviews_250-500.csv",
+        "\n".join(["," + REVIEW_COLUMNS, _attributes(0, "D", "2020-05-01", "tan", "", "P2")]),
+    )
+    result = read([first, second], STARS)
+    assert result.users is not None
+    # A: the latest tone is 05-02's (05-03's is blank), the latest hair 05-03's;
+    # B: all blank; C: only a rejected review (rating 6), so no user;
+    # D: the same day in two files, the later file wins; its blank hair is skipped.
+    assert result.users.rows() == [
+        ("A", "light", "dry", "blue", "black"),
+        ("B", None, "dry", "blue", None),
+        ("D", "tan", "dry", "blue", "gray"),
+    ]
+    assert result.users.columns == ["user_id", "skin_tone", "skin_type", "eye_color", "hair_color"]
+    assert result.rejects.select("source", "line", "reason").rows() == [
+        ("reviews_0-250.csv", 6, "rating_out_of_scale")
+    ]
+
+
+def test_records_that_are_not_utf8_are_read_as_windows_1252_and_counted(tmp_path: Path) -> None:
+    header, first, oil, *_ = PRODUCTS.split("\r\n")
+    glow = oil.replace("P445951,Face Oil", "P9,Glow\x99 Serum")
+    undefined = oil.replace("P445951,Face Oil", "P10,Bad\x81 Byte")
+    data = "\r\n".join([header, first, glow, undefined]).encode("utf-8")
+    products = tmp_path / "product_info.csv"
+    products.write_bytes(data.replace("\x99".encode(), b"\x99").replace("\x81".encode(), b"\x81"))
+    review = _review("0", "7", "5", "1.0", "2020-05-01", "Caf\xe9", "P9")
+    reviews = tmp_path / "reviews_0-250.csv"
+    reviews.write_bytes(("," + REVIEW_COLUMNS + "\n" + review + "\n").encode("cp1252"))
+    result = read([reviews, products], STARS)
+    assert result.items is not None
+    assert result.items.select("item_id", "product_name").rows() == [
+        ("P473671", "Fragrance Discovery Set"),
+        ("P9", "Glow\u2122 Serum"),
+    ]
+    # 0x81 is no Windows-1252 character either: that record is still undecodable.
+    assert result.rejects.select("source", "line", "reason").rows() == [
+        ("product_info.csv", 4, "undecodable_text")
+    ]
+    assert result.ratings.rows() == [("7", "P9", 5.0, MAY_1_2020, 1.0)]
+    assert result.tables == {
+        "reviews": TableCount(("reviews_0-250.csv",), 1, 1, 0, windows_1252=1),
+        "products": TableCount(("product_info.csv",), 3, 2, 1, windows_1252=2),
+    }
 
 
 def test_duplicate_products_keep_the_later_record(tmp_path: Path) -> None:
@@ -200,3 +288,8 @@ def test_real_samples_read_completely() -> None:
     assert result.ratings["is_recommended"].null_count() == 39
     nulls = result.items.select("rating", "ingredients", "highlights").null_count().row(0)
     assert nulls == (10, 16, 52)
+    # 200 authors, one review each: nulls where the attributes are blank (Python's csv).
+    assert result.users is not None
+    assert result.users.height == 200
+    assert result.users.drop("user_id").null_count().row(0) == (35, 24, 46, 48)
+    assert result.tables["products"].windows_1252 == 0

@@ -48,14 +48,43 @@ def test_outputs_and_summary(tmp_path: Path) -> None:
         "format": "movielens",
         "inputs": [str(tmp_path / "ml")],
         "scale": {"min": 0.5, "max": 5.0, "step": 0.5},
-        "rows_read": 8,
+        # The rating table's counts; users.dat's reject is its table's.
+        "rows_read": 7,
         "accepted": 3,
-        "rejected": 5,
+        "rejected": 4,
         "rejected_by_reason": {
             "duplicate": 1,
             "rating_out_of_scale": 1,
             "unparsable_number": 1,
-            "wrong_field_count": 2,
+            "wrong_field_count": 1,
+        },
+        "tables": {
+            "ratings": {
+                "rows_read": 7,
+                "accepted": 3,
+                "rejected": 4,
+                "rejected_by_reason": {
+                    "duplicate": 1,
+                    "rating_out_of_scale": 1,
+                    "unparsable_number": 1,
+                    "wrong_field_count": 1,
+                },
+                "read_as_windows_1252": 0,
+            },
+            "users": {
+                "rows_read": 3,
+                "accepted": 2,
+                "rejected": 1,
+                "rejected_by_reason": {"wrong_field_count": 1},
+                "read_as_windows_1252": 0,
+            },
+            "items": {
+                "rows_read": 2,
+                "accepted": 2,
+                "rejected": 0,
+                "rejected_by_reason": {},
+                "read_as_windows_1252": 0,
+            },
         },
         "users": 2,
         "items": 2,
@@ -209,7 +238,9 @@ def test_cli_prints_summary_and_exits_0(tmp_path: Path) -> None:
     _movielens(tmp_path / "ml")
     done = _aerec("ingest", "--format", "movielens", "--out", "interim", "ml", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "8 rows read, 3 accepted, 5 rejected" in done.stdout
+    assert "7 rows read, 3 accepted, 4 rejected" in done.stdout
+    assert "  users: 3 records read, 2 accepted, 1 rejected\n" in done.stdout
+    assert "  items: 2 records read, 2 accepted, 0 rejected\n" in done.stdout
     for text in ("wrong_field_count", "3.5", "2000-12-31 .. 2000-12-31", "users table 2 rows"):
         assert text in done.stdout
     assert (tmp_path / "interim" / "summary.json").is_file()

@@ -51,6 +51,11 @@ FORMATS: dict[str, Format] = {
         "amazon_reviews:read", _STARS, "Amazon review JSON lines (2014 5-core, 2018, 2023)"
     ),
     "sephora": Format("sephora:read", _STARS, "Sephora reviews_*.csv [+ product_info.csv]"),
+    "sephora-recommended": Format(
+        "sephora:read_recommended",
+        _STARS,
+        "Sephora, is_recommended as the rating (1 -> 5, 0 -> 1) for build.transform thumbs",
+    ),
     "cil": Format("cil:read", _STARS, "CIL 'Id,Prediction' with r<row>_c<col> ids"),
     "csv": Format(
         "tabular:read",

@@ -52,6 +52,21 @@ _STEP_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
+class TableCount:
+    """One table's records: read = accepted + rejected, its rejects being those of `sources`.
+
+    `windows_1252` counts the records that were not valid UTF-8 and were
+    read as Windows-1252 instead (Sephora's files), kept rather than rejected.
+    """
+
+    sources: tuple[str, ...]
+    rows_read: int
+    accepted: int
+    rejected: int
+    windows_1252: int = 0
+
+
+@dataclass(frozen=True)
 class ReadResult:
     """A reader's output: canonical ratings, rejects, and side tables if any."""
 
@@ -63,6 +78,17 @@ class ReadResult:
     # Records read per input file (rating and side files), so that per file
     # read = accepted + rejected, its rejects being those with that source.
     rows_by_source: dict[str, int] = field(default_factory=dict)
+    # Counts per table read (the rating table first: "ratings", or "reviews"
+    # for Sephora; then side tables such as "users", "items", "products").
+    # Empty means one rating table holding every record.
+    tables: dict[str, TableCount] = field(default_factory=dict)
+
+
+def rating_count(result: ReadResult) -> TableCount:
+    """The counts of a result that holds rating records only."""
+    return TableCount(
+        tuple(result.rows_by_source), result.rows_read, result.ratings.height, result.rejects.height
+    )
 
 
 @contextmanager
@@ -248,11 +274,19 @@ def check_head(
         raise AerecError(f"{path}: no records found; expected {layout}")
     if head.ratings.height == 0:
         first = head.rejects.row(0, named=True)
+        text = first[s.RAW] if first[s.RAW] is not None else _fields_text(records, first[s.LINE])
         raise AerecError(
             f"{path}: none of the first {head.rows_read} records reads as {layout} "
-            f"(line {first[s.LINE]}: {first[s.REASON]}: {first[s.RAW][:80]!r}); "
+            f"(line {first[s.LINE]}: {first[s.REASON]}: {text[:80]!r}); "
             "check the file, --format and the rating scale"
         )
+
+
+def _fields_text(records: pl.LazyFrame, line: int) -> str:
+    """A record's rating fields as text, for a reader that left `raw` to be built later."""
+    fields = [s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP]
+    row = records.filter(pl.col(s.LINE) == line).select(fields).head(1).collect().row(0)
+    return ", ".join(f"{name}={value}" for name, value in zip(fields, row, strict=True))
 
 
 def _with_reader_reason(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -311,7 +345,7 @@ def _typed(
         .then(pl.lit(s.REASON_MISSING_ID))
         .when(bad_number)
         .then(pl.lit(s.REASON_BAD_NUMBER))
-        .when(~_on_scale(pl.col("_rating64"), scale))
+        .when(~on_scale(pl.col("_rating64"), scale))
         .then(pl.lit(s.REASON_RATING_OUT_OF_SCALE))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
@@ -330,7 +364,7 @@ def _typed_columns(extra: dict[str, pl.DataType]) -> list[pl.Expr]:
     return [pl.col(_typed_name(c)).alias(c) for c in (*s.RATINGS_SCHEMA, *extra)]
 
 
-def _on_scale(rating: pl.Expr, scale: RatingScale) -> pl.Expr:
+def on_scale(rating: pl.Expr, scale: RatingScale) -> pl.Expr:
     """True where the rating lies in the scale's range and on its step."""
     in_range = rating.is_between(scale.min - _STEP_TOLERANCE, scale.max + _STEP_TOLERANCE)
     if scale.step == 0:

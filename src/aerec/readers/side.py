@@ -23,7 +23,7 @@ import polars as pl
 
 from aerec import schema as s
 from aerec.errors import AerecError
-from aerec.readers.base import ReadResult
+from aerec.readers.base import ReadResult, TableCount, rating_count
 
 # Parses a line's fields (the id taken out) into the table's values; raises
 # ValueError for a value that does not parse.
@@ -158,6 +158,13 @@ def with_side(result: ReadResult, users: SideTable | None, items: SideTable | No
     side = [t for t in (users, items) if t is not None]
     if not side:
         return result
+    tables = {"ratings": rating_count(result)}
+    for name, table in (("users", users), ("items", items)):
+        if table is not None:
+            read = sum(table.rows_by_source.values())
+            tables[name] = TableCount(
+                tuple(table.rows_by_source), read, read - table.rejects.height, table.rejects.height
+            )
     return ReadResult(
         ratings=result.ratings,
         rejects=pl.concat([result.rejects, *(t.rejects for t in side)]),
@@ -166,4 +173,5 @@ def with_side(result: ReadResult, users: SideTable | None, items: SideTable | No
         items=items.table if items else None,
         rows_by_source=result.rows_by_source
         | {k: v for t in side for k, v in t.rows_by_source.items()},
+        tables=tables,
     )

@@ -23,7 +23,8 @@ from aerec.config import RatingScale
 from aerec.errors import AerecError
 from aerec.io import atomic_folder, write_json, write_parquet
 from aerec.readers import get_format, get_reader
-from aerec.readers.base import ReadResult
+from aerec.readers.base import ReadResult, TableCount, rating_count
+from aerec.readers.inputs import resolve
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -44,17 +45,32 @@ def run(
     """Read `inputs` as format `fmt`, write the ingest outputs to `out_dir`, return the summary.
 
     `scale` defaults to the format's own; `columns` (canonical key -> file
-    column) is required by, and only allowed for, the `csv` format.
+    column) is required by, and only allowed for, the `csv` format. An input
+    may be a file, a folder of the format's files or a glob pattern
+    (`aerec.readers.inputs`).
     """
     spec = get_format(fmt)
     scale = scale or spec.scale
     inputs = [Path(p) for p in inputs]
-    check_inputs(inputs, spec.help)
-    result = _read(fmt, inputs, scale, columns)
+    files = resolve(fmt, inputs, spec.help)
+    check_inputs(files, spec.help)
+    _check_out(Path(out_dir))
+    result = _read(fmt, files, scale, columns)
     summary = summarize(fmt, inputs, scale, result)
     with atomic_folder(Path(out_dir), "ingest") as tmp:
         _write(result, summary, tmp)
     return summary
+
+
+def _check_out(out_dir: Path) -> None:
+    """The output folder is a folder or can become one: no file in the way."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists() and not folder.is_dir():
+            raise AerecError(
+                f"--out {out_dir}: {folder} is a file, not a folder; give an output folder"
+            )
+        if folder.exists():
+            return
 
 
 def check_inputs(inputs: list[Path], expected: str) -> None:
@@ -85,26 +101,46 @@ def _read(
             f"{fmt} reader: rows_read {result.rows_read} != accepted {result.ratings.height} "
             f"+ rejected {result.rejects.height}"
         )
+    _check_tables(fmt, result)
     return result
+
+
+def _check_tables(fmt: str, result: ReadResult) -> None:
+    """Each table adds up, its rejects are those of its files, and they are all the rejects."""
+    tables = _table_counts(result)
+    by_source = dict(result.rejects.get_column(s.SOURCE).value_counts().iter_rows())
+    for name, t in tables.items():
+        of_files = sum(by_source.get(source, 0) for source in t.sources)
+        if t.rows_read != t.accepted + t.rejected or of_files != t.rejected:
+            raise RuntimeError(f"{fmt} reader: table {name} does not add up: {t}")
+    if sum(t.rejected for t in tables.values()) != result.rejects.height:
+        raise RuntimeError(f"{fmt} reader: tables' rejects != {result.rejects.height}")
+
+
+def _table_counts(result: ReadResult) -> dict[str, TableCount]:
+    return result.tables or {"ratings": rating_count(result)}
 
 
 def summarize(
     fmt: str, inputs: list[Path], scale: RatingScale, result: ReadResult
 ) -> dict[str, Any]:
     """The ingest summary (summary.json): counts, reasons, histogram, time span, per file."""
-    ratings, rejects = result.ratings, result.rejects
-    by_reason = dict(rejects.get_column(s.REASON).value_counts().iter_rows())
+    ratings = result.ratings
     span = ratings.select(
         pl.col(s.TIMESTAMP).min().alias("min"), pl.col(s.TIMESTAMP).max().alias("max")
     ).row(0, named=True)
+    tables = _tables(result)
+    rating_table = next(iter(tables.values()))
     return {
         "format": fmt,
         "inputs": [str(p) for p in inputs],
         "scale": scale.model_dump(),
-        "rows_read": result.rows_read,
+        # The rating table's records; side tables' are under "tables".
+        "rows_read": rating_table["rows_read"],
         "accepted": ratings.height,
-        "rejected": rejects.height,
-        "rejected_by_reason": {r: by_reason[r] for r in s.REJECT_REASONS if r in by_reason},
+        "rejected": rating_table["rejected"],
+        "rejected_by_reason": rating_table["rejected_by_reason"],
+        "tables": tables,
         # unique().len() is exact and, on 10M unsorted ids, ~3x faster than n_unique().
         "users": ratings.get_column(s.USER_ID).unique().len(),
         "items": ratings.get_column(s.ITEM_ID).unique().len(),
@@ -116,6 +152,22 @@ def summarize(
             "items": None if result.items is None else result.items.height,
         },
     }
+
+
+def _tables(result: ReadResult) -> dict[str, dict[str, Any]]:
+    """Per table read (the rating table first): read = accepted + rejected, reasons, recoded."""
+    out = {}
+    for name, t in _table_counts(result).items():
+        rejects = result.rejects.filter(pl.col(s.SOURCE).is_in(list(t.sources)))
+        by_reason = dict(rejects.get_column(s.REASON).value_counts().iter_rows())
+        out[name] = {
+            "rows_read": t.rows_read,
+            "accepted": t.accepted,
+            "rejected": t.rejected,
+            "rejected_by_reason": {r: by_reason[r] for r in s.REJECT_REASONS if r in by_reason},
+            "read_as_windows_1252": t.windows_1252,
+        }
+    return out
 
 
 def rating_histogram(ratings: pl.Series) -> dict[str, int]:
@@ -202,23 +254,41 @@ def render(summary: dict[str, Any], out_dir: str | Path) -> Group:
     when = "unknown"
     if span["min"] is not None:
         when = f"{_date(span['min'])} .. {_date(span['max'])}"
+    tables = summary.get("tables") or {"ratings": summary}
+    (rating_name, rating_table), *side_tables = tables.items()
+    noun = "rows" if rating_name == "ratings" else rating_name
     head = (
-        f"[bold]ingest[/] {summary['format']}: {summary['rows_read']:,} rows read, "
-        f"[green]{summary['accepted']:,} accepted[/], "
-        f"{'[red]' if summary['rejected'] else ''}{summary['rejected']:,} rejected"
-        f"{'[/]' if summary['rejected'] else ''}\n"
+        f"[bold]ingest[/] {summary['format']}: {_counts(rating_table, noun)}\n"
         f"  {summary['users']:,} users, {summary['items']:,} items; time span {when}"
     )
     side = ", ".join(f"{k} table {v:,} rows" for k, v in summary["side"].items() if v is not None)
     lines = [head + (f"; {side}" if side else "")]
-    if summary["rejected_by_reason"]:
-        reasons = Table("reject reason", "rows", box=None, padding=(0, 2))
-        for reason, n in summary["rejected_by_reason"].items():
-            reasons.add_row(reason, f"{n:,}")
-        lines.append(reasons)
+    lines.extend(f"  {name}: {_counts(table, 'records')}" for name, table in side_tables)
+    reasons = [
+        (name, reason, n)
+        for name, table in tables.items()
+        for reason, n in table["rejected_by_reason"].items()
+    ]
+    if reasons:
+        reason_table = Table("table", "reject reason", "rows", box=None, padding=(0, 2))
+        for name, reason, n in reasons:
+            reason_table.add_row(name, reason, f"{n:,}")
+        lines.append(reason_table)
     lines.append(_histogram_table(summary["rating_histogram"], summary["accepted"]))
     lines.append(f"  -> {out_dir}")
     return Group(*lines)
+
+
+def _counts(table: dict[str, Any], noun: str) -> str:
+    """'5,000 reviews read, 4,998 accepted, 2 rejected[, 3 read as Windows-1252]'."""
+    rejected = table["rejected"]
+    red = ("[red]", "[/]") if rejected else ("", "")
+    text = (
+        f"{table['rows_read']:,} {noun} read, [green]{table['accepted']:,} accepted[/], "
+        f"{red[0]}{rejected:,} rejected{red[1]}"
+    )
+    recoded = table.get("read_as_windows_1252", 0)
+    return text + (f", {recoded:,} read as Windows-1252" if recoded else "")
 
 
 def _histogram_table(histogram: dict[str, int], total: int) -> Table:

@@ -97,6 +97,7 @@ def summarize(result: Validation, dataset: str) -> dict[str, Any]:
             "items": _height(result, PER_ITEM),
             "rows_read": summary.get("rows_read"),
             "rejected": summary.get("rejected"),
+            "tables": summary.get("tables"),
         },
         "checks": [
             {
