@@ -111,3 +111,23 @@ def test_wrong_kind_of_out_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(AerecError) as err, atomic_folder(afile / "sub", "build"):
         pass
     assert str(err.value) == f"{afile}: not a folder; pick another --out"
+
+
+def test_a_fresh_clones_committed_outputs_and_dvcs_gitignore_are_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "autorec"
+    out.mkdir()
+    _write(out, {"metrics.json": "{}", ".gitignore": "/predictions.parquet\n"})
+    (out / "plots").mkdir()
+    owned = ("metrics.json", "plots", "predictions.parquet")
+    with atomic_folder(out, "evaluate", owned) as tmp:
+        _write(tmp, {"metrics.json": "new"})
+    assert _contents(out) == {
+        ".aerec-output": "evaluate\n",
+        ".gitignore": "/predictions.parquet\n",
+        "metrics.json": "new",
+    }
+    _write(out, {"notes.txt": "mine"})
+    (out / OUTPUT_MARK).unlink()
+    refused = pytest.raises(AerecError, match="holds files evaluate did not write")
+    with refused, atomic_folder(out, "evaluate", owned):
+        pass

@@ -7,6 +7,7 @@ kill a reader sees the old version or the new one, never a mix.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import math
 import os
@@ -50,15 +51,17 @@ OUTPUT_MARK = ".aerec-output"
 
 
 @contextlib.contextmanager
-def atomic_folder(path: Path, stage: str) -> Iterator[Path]:
+def atomic_folder(path: Path, stage: str, owned: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield a new empty folder beside `path`; on success it replaces `path` whole.
 
     An exception or a kill leaves `path` as it was: all-old, or (after the
     swap) all-new. What killed runs left beside it (`.NAME.*.tmp`) is removed
     first; a kill between the swap's two renames left the old folder aside,
     and it is put back. An existing `path` is replaced only when it is empty
-    or `stage` wrote it (its OUTPUT_MARK says so): a folder of the user's is
-    never deleted.
+    or `stage` wrote it: its OUTPUT_MARK says so, or (a fresh clone's
+    committed reports) every entry matches one of the `owned` name patterns.
+    A folder of the user's is never deleted. A `.gitignore` in it (DVC's) is
+    kept in the new folder.
     """
     path = Path(path)
     try:
@@ -66,29 +69,43 @@ def atomic_folder(path: Path, stage: str) -> Iterator[Path]:
     except (FileExistsError, NotADirectoryError):
         raise AerecError(f"{path.parent}: not a folder; pick another --out") from None
     _clean_leftovers(path)
-    _check_replaceable(path, stage)
+    _check_replaceable(path, stage, owned)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         (tmp / OUTPUT_MARK).write_text(f"{stage}\n")
+        _keep_gitignore(path, tmp)
         tmp.chmod(0o777 & ~_umask())
         _swap(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _check_replaceable(path: Path, stage: str) -> None:
+def _check_replaceable(path: Path, stage: str, owned: tuple[str, ...]) -> None:
     if not path.exists():
         return
     if not path.is_dir():
         raise AerecError(f"{path}: a file where an output folder belongs; remove it or pick --out")
     mark = path / OUTPUT_MARK
-    if (mark.is_file() and mark.read_text().strip() == stage) or not any(path.iterdir()):
+    if mark.is_file() and mark.read_text().strip() == stage:
+        return
+    names = [entry.name for entry in path.iterdir() if entry.name != _GITIGNORE]
+    if all(any(fnmatch.fnmatchcase(name, pattern) for pattern in owned) for name in names):
         return
     raise AerecError(
         f"{path}: holds files {stage} did not write, and {stage} replaces its output folder "
         "whole; pick an empty or new --out (or remove the folder)"
     )
+
+
+_GITIGNORE = ".gitignore"
+
+
+def _keep_gitignore(old: Path, new: Path) -> None:
+    """Carry the old folder's .gitignore (DVC writes one for cached outputs) into the new one."""
+    source = old / _GITIGNORE
+    if source.is_file() and not (new / _GITIGNORE).exists():
+        shutil.copy2(source, new / _GITIGNORE)
 
 
 def _aside(path: Path) -> Path:

@@ -74,7 +74,7 @@ def run(ingest_dir: Path, out_dir: Path, params: Params) -> dict[str, Any]:
     The summary's `seconds` splits the time into load, filter, split, write
     (maps, matrices, side info) and baselines (fit and score).
     """
-    with atomic_folder(Path(out_dir), "build") as tmp:
+    with atomic_folder(Path(out_dir), "build", ("*.npz", "*.parquet", "*.json")) as tmp:
         return _build(Path(ingest_dir), tmp, params)
 
 

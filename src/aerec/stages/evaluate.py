@@ -38,6 +38,9 @@ from aerec.io import atomic_folder, write_json, write_parquet, write_text
 from aerec.processed import Processed, id_arrays, load_processed
 from aerec.scoring import Scorer, entries, load_baseline_scorers, user_batches
 
+# What evaluate writes in its folder (a fresh clone holds the committed ones).
+OWNED = (METRICS_FILE, BUCKETS_FILE, PREDICTIONS_FILE, EMBEDDINGS_FILE, REPORT_FILE, PLOTS_DIR)
+
 
 def evaluate_scorer(
     scorer: Scorer, processed: Processed, cfg: EvaluateConfig
@@ -162,7 +165,7 @@ def run(
     headline, buckets = split_buckets(results)
     if skipped:
         headline[SKIPPED_KEY] = results[SKIPPED_KEY] = skipped
-    with atomic_folder(out_dir, "evaluate") as tmp:
+    with atomic_folder(out_dir, "evaluate", OWNED) as tmp:
         write_json(headline, tmp / METRICS_FILE)
         write_json(buckets, tmp / BUCKETS_FILE)
         write_parquet(predictions_frame(processed, pred), tmp / PREDICTIONS_FILE)

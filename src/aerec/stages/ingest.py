@@ -57,7 +57,7 @@ def run(
     _check_out(Path(out_dir))
     result = _read(fmt, files, scale, columns)
     summary = summarize(fmt, inputs, scale, result)
-    with atomic_folder(Path(out_dir), "ingest") as tmp:
+    with atomic_folder(Path(out_dir), "ingest", ("*.parquet", "summary.json")) as tmp:
         _write(result, summary, tmp)
     return summary
 

@@ -42,7 +42,7 @@ def run(ingest_dir: Path, out_dir: Path, params: Params, now: int | None = None)
     dataset = params.dataset
     scale = scale_of(dataset, result.ingest.summary)
     page = render(result, dataset.name, scale, str(ingest_dir), gx.__version__)
-    with atomic_folder(out_dir, "validate") as tmp:
+    with atomic_folder(out_dir, "validate", ("index.html", "result.json", "summary.json")) as tmp:
         suites = {"great_expectations_version": gx.__version__, "suites": result.gx_results}
         write_json(suites, tmp / RESULT_FILE)
         write_json(summary, tmp / SUMMARY_FILE)
