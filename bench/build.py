@@ -219,14 +219,14 @@ def polars_peer(ratings_dat: Path, out: Path) -> dict:
     return {"rows": frame.height}
 
 
-def measure(name: str, scale_dir: Path, max_gib: float) -> dict:
+def measure(name: str, scale_dir: Path, max_gib: float, script: str = __file__) -> dict:
     """Run `stage(name)` in a child process: its time, process wall time, peak RSS, summary.
 
     `stage_s` is the stage call alone; `wall_s` adds the interpreter start and
     imports; `cpu_s` is the process's user + system CPU time, which other load
     on the shared machine inflates much less than wall time.
     """
-    command = [sys.executable, __file__, "--stage", name, "--scale-dir", str(scale_dir)]
+    command = [sys.executable, script, "--stage", name, "--scale-dir", str(scale_dir)]
     start = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     killed: list[str] = []
