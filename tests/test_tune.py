@@ -18,6 +18,7 @@ from tests.train_fixture import write_tiny
 from aerec import tune
 from aerec.config import check_params
 from aerec.errors import AerecError
+from aerec.processed import load_processed, load_training
 from aerec.tune_space import dvc_command, format_value, load_tune
 
 CLI = [sys.executable, "-c", "from aerec.cli import main; main()"]
@@ -194,3 +195,13 @@ def test_values_go_to_the_command_line_with_their_types() -> None:
     )
     with pytest.raises(AerecError, match="is not a number, boolean or plain word"):
         dvc_command({"train.noise": "a;b"}, "autorec", params)
+
+
+def test_load_training_is_the_training_view_without_opening_test(tmp_path: Path) -> None:
+    data = write_tiny(tmp_path / "processed")
+    view, loaded = load_processed(data).training(), load_training(data)
+    for part in ("train", "val", "val_inputs", "user_side", "item_side"):
+        assert (getattr(view, part) != getattr(loaded, part)).nnz == 0
+    assert (loaded.rating_min, loaded.rating_max) == (1.0, 5.0)
+    (data / "test.npz").write_bytes(b"not a matrix")  # never opened
+    assert load_training(data).fingerprint() == view.fingerprint()

@@ -121,7 +121,13 @@ def work(search: Search, worker: int) -> None:
     study = open_study(search, cfg, worker)
     while (trial := _claim(study, search)) is not None:
         started = time.perf_counter()
-        state, value = _run_trial(trial, search, params, cfg, data)
+        try:
+            state, value = _run_trial(trial, search, params, cfg, data)
+        except BaseException:
+            # Interrupted or broken: a trial left running would count towards the
+            # study's trials forever (a journal has no heartbeats).
+            study.tell(trial, state=TrialState.FAIL)
+            raise
         study.tell(trial, value, state=state)
         _print_progress(study, search, trial.number, state, value, worker, started)
 
@@ -279,3 +285,5 @@ def _worker_main(search: Search, worker: int) -> None:
     except AerecError as exc:
         print(f"error: worker {worker}: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except KeyboardInterrupt:  # the parent says so once
+        sys.exit(130)
