@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from optuna.trial import TrialState
 from tests.train_fixture import write_tiny
 
 from aerec import tune
-from aerec.config import check_params
+from aerec.config import check_params, load_params
 from aerec.errors import AerecError
 from aerec.processed import load_processed, load_training
 from aerec.tune_space import dvc_command, format_value, load_tune
@@ -70,7 +71,7 @@ def test_three_trials_with_two_workers_share_one_journal(tmp_path: Path) -> None
     assert summary["best_trial"] == best.number
     assert summary["best_params"] == best.params
     assert f"record it as a DVC experiment:\n  {summary['command']}\n" in proc.stdout
-    assert summary["command"].startswith("dvc exp run -S train.model=autorec -S ")
+    assert summary["command"].startswith("dvc exp run -S ++train.model=autorec -S ")
     assert len([line for line in proc.stdout.splitlines() if line.startswith("trial ")]) == 3
     # A second run of the same command finds the study full: no fourth trial.
     again = subprocess.run([*CLI, *args, *paths], capture_output=True, text=True, cwd=tmp_path)
@@ -189,9 +190,10 @@ def test_values_go_to_the_command_line_with_their_types() -> None:
     assert format_value(True) == "true"
     assert format_value("masking") == "masking"
     params = check_params({"train": {"models": ["autorec"]}})
+    # Keys the file does not spell out are ++key (DVC refuses plain ones): all but train.models.
     assert dvc_command({"train.lr": 1e-05, "models.vae.dropout": 0.5}, "vae", params) == (
-        "dvc exp run -S train.model=vae -S 'train.models=[vae]' -S models.vae.dropout=0.5 "
-        "-S train.lr=1.0e-05"
+        "dvc exp run -S ++train.model=vae -S 'train.models=[vae]' -S ++models.vae.dropout=0.5 "
+        "-S ++train.lr=1.0e-05"
     )
     with pytest.raises(AerecError, match="is not a number, boolean or plain word"):
         dvc_command({"train.noise": "a;b"}, "autorec", params)
@@ -205,3 +207,34 @@ def test_load_training_is_the_training_view_without_opening_test(tmp_path: Path)
     assert (loaded.rating_min, loaded.rating_max) == (1.0, 5.0)
     (data / "test.npz").write_bytes(b"not a matrix")  # never opened
     assert load_training(data).fingerprint() == view.fingerprint()
+
+
+@pytest.mark.integration
+def test_the_printed_command_records_the_values_dvc_writes_back(tmp_path: Path) -> None:
+    """`dvc exp run -S` rewrites params.yaml in YAML 1.2 (1e-05, no dot); aerec reads it back."""
+    dvc = Path(sys.executable).with_name("dvc")
+    raw = {"train": {"models": ["autorec"], "lr": 0.001}, "models": {"autorec": {"l2": 1.0}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {"p": {"cmd": "cp params.yaml out.yaml", "params": ["train"]}}})
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for cmd in (
+        ["git", "init", "-q"],
+        [str(dvc), "init", "-q"],
+        [str(dvc), "config", "core.analytics", "false"],
+        ["git", "add", "-A"],
+    ):
+        subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=tmp_path, check=True, capture_output=True)
+    values = {"train.lr": 1e-05, "models.autorec.l2": 2.5e-06, "train.noise": "gaussian"}
+    command = dvc_command(values, "autorec", check_params(raw))
+    env = {**os.environ, "PATH": f"{dvc.parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        command, shell=True, cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "lr: 1e-05" in (tmp_path / "params.yaml").read_text()  # DVC's spelling
+    params = load_params(tmp_path / "params.yaml")
+    assert (params.train.lr, params.train.noise) == (1e-05, "gaussian")
+    assert params.models["autorec"]["l2"] == 2.5e-06

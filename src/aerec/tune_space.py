@@ -187,15 +187,28 @@ def format_value(value: Any) -> str:
 
 
 def dvc_command(values: dict[str, Any], model: str, params: Params) -> str:
-    """The `dvc exp run -S key=value ...` line that records `values` as a DVC experiment."""
-    sets = [f"train.model={model}"]
+    """The `dvc exp run -S key=value ...` line that records `values` as a DVC experiment.
+
+    A key params.yaml does not spell out is `++key=value`: DVC (Hydra's
+    override syntax) refuses to set a plain key that is not in the file.
+    """
+    sets = [_override(params, "train.model", model)]
     if model not in params.train.models:
-        sets.append(f"train.models=[{model}]")
+        sets.append(_override(params, "train.models", f"[{model}]"))
     for key, value in sorted(values.items()):
         if not PARAM_KEY.fullmatch(key):
             raise AerecError(f"tune: {key!r} is not a dotted params key")
         try:
-            sets.append(f"{key}={format_value(value)}")
+            sets.append(_override(params, key, format_value(value)))
         except ValueError as exc:
             raise AerecError(f"tune: {key}: {exc}") from None
     return "dvc exp run " + " ".join(f"-S {shlex.quote(s)}" for s in sets)
+
+
+def _override(params: Params, key: str, text: str) -> str:
+    section, *rest = key.split(".")
+    if section == "train":
+        given = rest[0] in params.train.model_fields_set
+    else:
+        given = rest[1] in params.models.get(rest[0], {})
+    return f"{key}={text}" if given else f"++{key}={text}"
