@@ -70,6 +70,8 @@ def test_three_trials_with_two_workers_share_one_journal(tmp_path: Path) -> None
     assert summary["best_value"] == best.value == min(t.value for t in trials)
     assert summary["best_trial"] == best.number
     assert summary["best_params"] == best.params
+    assert summary["metric"] == "val_rmse"
+    assert f"best trial {best.number}: val_rmse {best.value:.4f} " in proc.stdout
     assert f"record it as a DVC experiment:\n  {summary['command']}\n" in proc.stdout
     assert summary["command"].startswith("dvc exp run -S ++train.model=autorec -S ")
     assert len([line for line in proc.stdout.splitlines() if line.startswith("trial ")]) == 3

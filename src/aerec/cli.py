@@ -435,7 +435,8 @@ def tune(
     )
     if best is None:
         raise AerecError("tune: no trial completed; see the lines above")
-    print(f"best trial {summary['best_trial']}: {best:.4f} {summary['best_params']}")
+    score = f"{summary['metric']} {abs(best):.4f}"
+    print(f"best trial {summary['best_trial']}: {score} {summary['best_params']}")
     print(f"record it as a DVC experiment:\n  {summary['command']}")
 
 

@@ -180,6 +180,7 @@ def _run_trial(
         trial.set_user_attr("error", str(exc))
         return TrialState.FAIL, None
     rmse, recall = summary["best_val_rmse"], summary["best_val_recall20"]
+    trial.set_user_attr("metric", "val_rmse" if rmse is not None else "val_recall20")
     return TrialState.COMPLETE, rmse if rmse is not None else -recall
 
 
@@ -223,9 +224,10 @@ def _print_progress(
     started: float,
 ) -> None:
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    shown = f"{value:.4f}" if value is not None else "-"
+    shown = f"{abs(value):.4f}" if value is not None else "-"
     best = _best(study)
-    best_text = f"best {best.value:.4f} (trial {best.number})" if best else "best -"
+    metric = best.user_attrs.get("metric", "") if best else ""
+    best_text = f"best {metric} {abs(best.value):.4f} (trial {best.number})" if best else "best -"
     print(
         f"trial {number} {state.name.lower():8} {shown:>8}  {best_text}  "
         f"{done}/{search.trials} done  worker {worker}  {time.perf_counter() - started:.1f} s",
@@ -248,7 +250,8 @@ def summarize(study: optuna.Study, search: Search, params: Params) -> dict[str, 
         "model": search.model,
         "storage": str(search.storage),
         "direction": "minimize",
-        "metric": "val_rmse, or minus val_recall20 for a ranking model",
+        # best_value is what the study minimises: the RMSE, or minus the recall.
+        "metric": None if best is None else best.user_attrs.get("metric"),
         "trials": len(trials),
         "complete": count[TrialState.COMPLETE],
         "pruned": count[TrialState.PRUNED],
