@@ -240,3 +240,10 @@ def test_the_printed_command_records_the_values_dvc_writes_back(tmp_path: Path) 
     params = load_params(tmp_path / "params.yaml")
     assert (params.train.lr, params.train.noise) == (1e-05, "gaussian")
     assert params.models["autorec"]["l2"] == 2.5e-06
+
+
+def test_a_folder_as_storage_is_one_line(tmp_path: Path) -> None:
+    search = tune.Search(_params(tmp_path), _data(tmp_path), "autorec", 1, tmp_path, "s")
+    with pytest.raises(AerecError) as info:
+        tune.run(search, 1, tmp_path / "out")
+    assert str(info.value) == f"--storage {tmp_path}: a folder; give the journal file's path"

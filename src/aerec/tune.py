@@ -57,7 +57,9 @@ def run(search: Search, jobs: int, report_dir: Path) -> dict[str, Any]:
         raise AerecError(f"--study {search.study!r}: use 1-64 of A-Z a-z 0-9 _ . -")
     if search.trials < 1 or jobs < 1:
         raise AerecError("--trials and --jobs: give whole numbers of at least 1")
-    params, cfg, _ = _prepare(search)
+    if search.storage.is_dir():
+        raise AerecError(f"--storage {search.storage}: a folder; give the journal file's path")
+    params, cfg = _prepare(search)[:2]  # the data only checked here: each worker reads it
     open_study(search, cfg)
     if jobs == 1:
         work(search, 0)
