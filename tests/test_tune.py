@@ -247,3 +247,20 @@ def test_a_folder_as_storage_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(AerecError) as info:
         tune.run(search, 1, tmp_path / "out")
     assert str(info.value) == f"--storage {tmp_path}: a folder; give the journal file's path"
+
+
+@pytest.mark.parametrize(
+    ("study", "trials", "jobs", "message"),
+    [
+        ("a b", 1, 1, "--study 'a b': use 1-64 of A-Z a-z 0-9 _ . -"),
+        ("s", 0, 1, "--trials and --jobs: give whole numbers of at least 1"),
+        ("s", 1, 0, "--trials and --jobs: give whole numbers of at least 1"),
+    ],
+)
+def test_bad_options_are_one_line(
+    tmp_path: Path, study: str, trials: int, jobs: int, message: str
+) -> None:
+    search = tune.Search(tmp_path, tmp_path, "autorec", trials, tmp_path / "j.journal", study)
+    with pytest.raises(AerecError) as info:
+        tune.run(search, jobs, tmp_path / "out")
+    assert str(info.value) == message
