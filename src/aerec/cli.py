@@ -413,6 +413,37 @@ def report(
     console.print(f"evaluation report: {support.text(root / 'index.html')}")
 
 
+@app.command()
+def tune(
+    model: str = typer.Option(..., help="Model key to tune."),
+    trials: int = typer.Option(20, help="Trials the study holds in all (every worker counts)."),
+    jobs: int = typer.Option(1, help="Worker processes running trials of the study."),
+    storage: str = typer.Option(None, help="Journal file (default reports/tune/STUDY.journal)."),
+    study: str = typer.Option(None, help="Study name (default tune-<model>)."),
+    params: str = typer.Option("params.yaml", help="Params file (train, models.<key>, tune)."),
+    data: str = typer.Option("data/processed", help="Build output folder (test is never read)."),
+    out: str = typer.Option("reports/tune", help="Folder of the summary STUDY.json."),
+) -> None:
+    """Search the tune.space of params with Optuna (TPE, median pruning) on validation."""
+    from aerec import tune as search
+
+    key = support.checked_key(model, "--model")
+    name = study or f"tune-{key}"
+    where = Path(storage) if storage else Path(out) / f"{name}.journal"
+    run = search.Search(Path(params), Path(data), key, trials, where, name)
+    summary = search.run(run, jobs, Path(out))
+    best = summary["best_value"]
+    print(
+        f"{summary['trials']} trials ({summary['complete']} complete, {summary['pruned']} "
+        f"pruned, {summary['failed']} failed); summary {summary['report']}"
+    )
+    if best is None:
+        raise AerecError("tune: no trial completed; see the lines above")
+    score = f"{summary['metric']} {abs(best):.4f}"
+    print(f"best trial {summary['best_trial']}: {score} {summary['best_params']}")
+    print(f"record it as a DVC experiment:\n  {summary['command']}")
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning AerecError into one line."""
     try:

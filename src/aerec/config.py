@@ -417,6 +417,8 @@ class Params(StrictModel):
     # config dataclass, checked by aerec.models when the model is built (the
     # model modules need torch, which params loading must not import).
     models: dict[ModelKey, dict[str, Any]] = Field(default_factory=dict)
+    # The search space of `aerec tune`, checked there (aerec.tune_space); no stage reads it.
+    tune: dict[str, Any] = Field(default_factory=dict)
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

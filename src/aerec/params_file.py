@@ -5,6 +5,7 @@ aerec.config checks what this returns against the typed sections.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             except TypeError:
                 continue  # an unhashable key: SafeLoader itself reports it
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 floats with no dot (1e-05, 2E+3): what ruamel, and so `dvc exp run -S`, writes
+# back into params.yaml. PyYAML reads YAML 1.1, where they are strings.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)

@@ -165,6 +165,21 @@ def load_processed(processed_dir: Path) -> Processed:
     )
 
 
+def load_training(processed_dir: Path) -> TrainingData:
+    """The training view of build's folder without opening test.npz (nor the test fold-in)."""
+    processed_dir = Path(processed_dir)
+    train = read_csr(processed_dir / "train.npz")
+    stats = read_stats(processed_dir)
+    val = read_csr(processed_dir / "val.npz", train.shape)
+    foldin = _optional_csr(processed_dir / "val_foldin.npz", train.shape)
+    n_users, n_items = train.shape
+    user_side = _optional_side(processed_dir / s.USER_SIDE_FILE, n_users)
+    item_side = _optional_side(processed_dir / s.ITEM_SIDE_FILE, n_items)
+    lo, hi = _scale(stats, processed_dir / s.BUILD_STATS_FILE)
+    val_inputs = train if foldin is None else _sum([train, foldin])
+    return TrainingData(train, val, val_inputs, user_side, item_side, lo, hi)
+
+
 def read_csr(path: Path, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
     """One sparse matrix build wrote, as float32 CSR with finite values.
 
