@@ -64,9 +64,10 @@ def stage(name: str, scale_dir: Path) -> dict:
     processed, model_dir = scale_dir / "processed", scale_dir / "models" / model
     if step == "train":
         from aerec.stages import train
+        from aerec.training.checkpoint import CHECKPOINT_FILE, read_checkpoint
 
-        summary = train.run(processed, model_dir, params, log=False)
-        history = summary["history"]
+        summary = train.run(processed, model_dir, params, log=False, restart=True)
+        history = read_checkpoint(model_dir / CHECKPOINT_FILE)["history"]
         later = history[1:] or history  # the first epoch compiles and warms up
         return {
             "epoch_s": statistics.median(row["seconds"] for row in later),
