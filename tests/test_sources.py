@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 AEREC = str(Path(sys.executable).with_name("aerec"))
 KNOWN = "ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, synthetic"
 FORMATS = "movielens, ml100k, recbole, amazon-2014, amazon-2018, amazon-2023, amazon-reviews, "
-FORMATS += "sephora, cil, csv"
+FORMATS += "sephora, sephora-recommended, cil, csv"
 
 
 def params_file(tmp_path: Path, dataset: dict) -> Path:
