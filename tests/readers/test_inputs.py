@@ -197,14 +197,20 @@ def test_cli_wrong_kind_of_path_is_one_line_exit_2(
 
 
 @pytest.mark.parametrize(
-    ("args", "path"),
+    ("args", "message"),
     [
-        (["validate", "interim", "--out", "a_file"], "a_file"),
-        (["fetch", "ml-100k", "--out", "a_file"], "a_file/ml-100k"),
+        (
+            ["validate", "interim", "--out", "a_file"],
+            "a_file: a file where an output folder belongs; remove it or pick --out",
+        ),
+        (
+            ["fetch", "ml-100k", "--out", "a_file"],
+            "--out a_file: a file where the raw data folder belongs; pick a folder",
+        ),
     ],
 )
 def test_cli_a_file_as_an_output_folder_is_one_line(
-    tmp_path: Path, args: list[str], path: str
+    tmp_path: Path, args: list[str], message: str
 ) -> None:
     _folder(tmp_path / "cil", {"a.csv": "Id,Prediction\nr1_c2,3\n"})
     ingest = _aerec("ingest", "--format", "cil", "--out", "interim", "cil", cwd=tmp_path)
@@ -213,7 +219,4 @@ def test_cli_a_file_as_an_output_folder_is_one_line(
     (tmp_path / "params.yaml").write_text("{}\n", encoding="utf-8")
     done = _aerec(*args, cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        f"aerec: error: {path}: a file stands where a folder was expected (on this path); "
-        "give a folder (or a new name) instead"
-    ]
+    assert done.stderr.strip().splitlines() == [f"aerec: error: {message}"]
