@@ -46,9 +46,29 @@ def from_env() -> Group | None:
 
 
 def start(group: Group, device: torch.device) -> None:
-    """Join the process group (NCCL for CUDA, gloo otherwise) once per process."""
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    """Join the process group (NCCL for CUDA, gloo otherwise) once per process.
+
+    The group's keys live under a prefix of torchrun's restart count: after a
+    restart the store still holds the dead round's addresses under the plain
+    keys, and a rank that read one connected to a closed port ("Connection
+    refused") instead of its restarted peer.
+    """
+    if dist.is_initialized():
+        return
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        group.world,
+        is_master=not agent_store and group.is_main,
+    )
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo",
+        store=dist.PrefixStore(f"aerec/restart-{restart}/", store),
+        rank=group.rank,
+        world_size=group.world,
+    )
 
 
 def shard(rows: np.ndarray, group: Group | None) -> np.ndarray:
