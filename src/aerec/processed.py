@@ -209,16 +209,20 @@ def read_csr(path: Path, shape: tuple[int, int] | None = None) -> sp.csr_matrix:
 
 def read_stats(processed_dir: Path) -> dict[str, Any]:
     """build's stats.json as a dict."""
-    path = Path(processed_dir) / s.BUILD_STATS_FILE
+    return read_build_json(Path(processed_dir) / s.BUILD_STATS_FILE)
+
+
+def read_build_json(path: Path) -> dict[str, Any]:
+    """One of build's JSON files as a dict; a missing or damaged one is one AerecError."""
     if not path.is_file():
         raise AerecError(f"{path}: not found; run the build stage first (aerec build)")
     try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise AerecError(f"{path}: not valid JSON ({exc}); rebuild it (aerec build)") from exc
-    if not isinstance(stats, dict):
+    if not isinstance(data, dict):
         raise AerecError(f"{path}: expected a JSON object; rebuild it (aerec build)")
-    return stats
+    return data
 
 
 def load_maps(processed_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -11,7 +11,6 @@ page comparing all models is the compare stage's (aerec.stages.compare).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from aerec.evaluation_report import (
     relative_href,
 )
 from aerec.io import atomic_folder, write_json, write_parquet, write_text
-from aerec.processed import Processed, id_arrays, load_processed
+from aerec.processed import Processed, id_arrays, load_processed, read_build_json
 from aerec.scoring import Scorer, entries, load_baseline_scorers, user_batches
 
 # What evaluate writes in its folder (a fresh clone holds the committed ones).
@@ -110,12 +109,7 @@ def skipped_baselines(processed: Processed) -> dict[str, str]:
     path = processed.dir / s.TOPN_FILE
     if not path.is_file():
         return {}
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AerecError(f"{path}: not valid JSON ({exc}); rebuild it (aerec build)") from exc
-    if not isinstance(report, dict):
-        raise AerecError(f"{path}: expected a JSON object; rebuild it (aerec build)")
+    report = read_build_json(path)
     return {
         name: str(entry["skipped"])
         for name, entry in report.items()
