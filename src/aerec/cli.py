@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from aerec import cli_support as support
-from aerec.errors import WRONG_KIND, AerecError, user_message
+from aerec.errors import WRONG_KIND, AerecError, disk_full, disk_full_message, user_message
 
 _FROM_STAGE_HELP = (
     "Take the model key from the DVC foreach stage running this command ($DVC_STAGE, "
@@ -453,6 +453,11 @@ def main() -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         _interrupted()
+    except Exception as exc:
+        if not disk_full(exc):
+            raise
+        print(f"aerec: error: {disk_full_message(exc)}", file=sys.stderr)
+        sys.exit(2)
     except SystemExit as exc:
         # typer turns a KeyboardInterrupt inside a command into a silent
         # `sys.exit(130)` (an Exit caused by the interrupt): say so, then exit.

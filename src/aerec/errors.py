@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class AerecError(Exception):
     """A bad file, bad params or a missing dataset: shown as one line, exit code 2.
@@ -25,4 +27,19 @@ def user_message(exc: Exception) -> str:
     return (
         f"{exc.filename}: a file stands where a folder was expected (on this path); "
         "give a folder (or a new name) instead"
+    )
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` is a write that found no space left (os errno, or polars' and torch's text)."""
+    return getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc)
+
+
+def disk_full_message(exc: BaseException) -> str:
+    """The one line for a full disk: where, and that nothing partial was left."""
+    where = getattr(exc, "filename", None)
+    place = f" writing {where}" if where else ""
+    return (
+        f"no space left on the device{place}; outputs are written whole or not at all, so the "
+        "previous ones are intact: free some space and run again"
     )

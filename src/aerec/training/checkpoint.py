@@ -19,10 +19,12 @@ so a damaged file is refused instead of scored.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import math
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,8 +239,35 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save atomically; a full disk is one line, and the file on disk stays as it was."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as exc:
+        # torch reports a failed write as a RuntimeError whose text varies
+        # ("file write failed", "iostream error", "unexpected pos"): ask the disk.
+        full = getattr(exc, "errno", None) == errno.ENOSPC
+        if not full and shutil.disk_usage(path.parent).free >= _tensor_bytes(obj) + 2**20:
+            raise
+        raise AerecError(
+            f"{path}: no space left on its device (needed about {_megabytes(obj)} MB); "
+            "the previous version is kept: free some space and run again"
+        ) from None
+
+
+def _megabytes(obj: Any) -> int:
+    """The bytes of every tensor in `obj`, in MB rounded up."""
+    return -(-_tensor_bytes(obj) // 2**20)
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 
 
 def _read(path: Path, fmt: str, hint: str) -> dict[str, Any]:
