@@ -26,6 +26,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # Everything a family's dataset block may set: each case sets all of it, so
 # nothing of the previous family is left over.
 BLANK = {"files": [], "format": None, "columns": None, "scale": None}
+SIDE = {"user_columns": ["gender", "age", "occupation"], "item_columns": ["genres"]}
+ML_SIDE = (["gender", "age", "occupation"], ["genres"])
+SEPHORA_SIDE = {
+    "user_columns": ["skin_tone", "skin_type", "eye_color", "hair_color"],
+    "item_columns": ["brand_name", "categories", "price_bucket"],
+}
 
 
 def interim(workspace: Path) -> dict:
@@ -42,6 +48,8 @@ class Family(NamedTuple):
     reasons: dict[str, int]
     counts: tuple[int, int, int, int, int, int]  # input ratings, users, items, train, val, test
     split: str
+    side: tuple[list[str], list[str]] = ([], [])  # user and item columns that reached build
+    side_params: dict | None = None  # build.side for this family (None: params.yaml's)
     check: Callable[[Path], None] | None = None
 
 
@@ -73,6 +81,7 @@ FAMILIES = [
         {"rating_out_of_scale": 1, "wrong_field_count": 1},
         RANDOM,
         "random",
+        ML_SIDE,
     ),
     # A known name with a local copy: format, columns and half stars are ml-20m's.
     Family(
@@ -96,6 +105,7 @@ FAMILIES = [
         {"missing_id": 1, "rating_out_of_scale": 1, "wrong_field_count": 1},
         RANDOM,
         "random",
+        ML_SIDE,
     ),
     Family(
         "my-recbole",
@@ -107,6 +117,7 @@ FAMILIES = [
         {"rating_out_of_scale": 1, "unparsable_number": 1},
         RANDOM,
         "random",
+        (["gender", "age"], ["genres"]),
     ),
     Family(
         "az14",
@@ -151,6 +162,8 @@ FAMILIES = [
         {"rating_out_of_scale": 1, "unparsable_number": 1, "wrong_field_count": 1},
         RANDOM,
         "random",
+        (SEPHORA_SIDE["user_columns"], SEPHORA_SIDE["item_columns"]),
+        SEPHORA_SIDE,
         check_sephora,
     ),
     Family(
@@ -194,9 +207,8 @@ def test_family_runs_whole_chain(workspace: Path, family: Family) -> None:
     family.write(raw / family.target if family.target else raw)
     written = sorted(p.name for p in raw.iterdir())
     path = f"data/raw/{family.name}" + (f"/{family.path}" if family.path else "")
-    set_params(
-        workspace, {"dataset": {**BLANK, **family.dataset, "name": family.name, "path": path}}
-    )
+    dataset = {**BLANK, **family.dataset, "name": family.name, "path": path}
+    set_params(workspace, {"dataset": dataset, "build": {"side": family.side_params or SIDE}})
     assert repro(workspace) == ["fetch", *CHAIN]
     summary = interim(workspace)
     assert (summary["rows_read"], summary["accepted"], summary["rejected"]) == family.ingested
@@ -209,6 +221,8 @@ def test_family_runs_whole_chain(workspace: Path, family: Family) -> None:
         tuple(counts[k] for k in ("input_ratings", "users", "items", "train", "val", "test"))
         == family.counts
     )
+    side = stats["side"]
+    assert (side["user"]["columns"], side["item"]["columns"]) == family.side
     check_outputs(workspace, family.name)
     if family.check is not None:
         family.check(workspace)
