@@ -61,12 +61,22 @@ def check_sephora(workspace: Path) -> None:
         "products": (31, 30, 1),
     }
     assert tables["products"]["read_as_windows_1252"] == 1
+    files = interim(workspace)["files"]
+    assert {k: (v["rows_read"], v["accepted"], v["rejected"]) for k, v in files.items()} == {
+        "reviews_0-250.csv": (102, 100, 2),
+        "reviews_250-500.csv": (101, 100, 1),
+        "product_info.csv": (31, 30, 1),
+    }
     assert tables["reviews"]["read_as_windows_1252"] == 0
     items = pl.read_parquet(workspace / "data" / "interim" / "items.parquet")
     assert items.filter(pl.col("item_id") == "P7")["product_name"].to_list() == ["Glow\u2122 7"]
     users = pl.read_parquet(workspace / "data" / "interim" / "users.parquet")
     assert users.height == 20
     assert users.filter(pl.col("user_id") == "1002")["skin_tone"].to_list() == ["tan"]
+    ratings = pl.read_parquet(workspace / "data" / "interim" / "ratings.parquet")
+    # is_recommended is 1.0 exactly for 4 and 5 stars (the fixture's rule).
+    assert ratings.filter(pl.col("is_recommended") == 1.0).height == 80
+    assert ratings.filter(pl.col("rating") >= 4).height == 80
 
 
 RANDOM = (200, 20, 30, 160, 20, 20)
