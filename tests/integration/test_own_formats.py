@@ -48,6 +48,7 @@ class Family(NamedTuple):
     reasons: dict[str, int]
     counts: tuple[int, int, int, int, int, int]  # input ratings, users, items, train, val, test
     split: str
+    scale: tuple[float, float, float]  # the format's own (min, max, step), params leave it null
     side: tuple[list[str], list[str]] = ([], [])  # user and item columns that reached build
     side_params: dict | None = None  # build.side for this family (None: params.yaml's)
     check: Callable[[Path], None] | None = None
@@ -80,6 +81,7 @@ def check_sephora(workspace: Path) -> None:
 
 
 RANDOM = (200, 20, 30, 160, 20, 20)
+STARS, HALF_STARS = (1.0, 5.0, 1.0), (0.5, 5.0, 0.5)
 FAMILIES = [
     Family(
         "my-ml1m",
@@ -91,6 +93,7 @@ FAMILIES = [
         {"rating_out_of_scale": 1, "wrong_field_count": 1},
         RANDOM,
         "random",
+        HALF_STARS,
         ML_SIDE,
     ),
     # A known name with a local copy: format, columns and half stars are ml-20m's.
@@ -104,6 +107,7 @@ FAMILIES = [
         {"rating_out_of_scale": 1, "unparsable_number": 1},
         RANDOM,
         "random",
+        HALF_STARS,
     ),
     Family(
         "my-100k",
@@ -115,6 +119,7 @@ FAMILIES = [
         {"missing_id": 1, "rating_out_of_scale": 1, "wrong_field_count": 1},
         RANDOM,
         "random",
+        STARS,
         ML_SIDE,
     ),
     Family(
@@ -127,6 +132,7 @@ FAMILIES = [
         {"rating_out_of_scale": 1, "unparsable_number": 1},
         RANDOM,
         "random",
+        STARS,
         (["gender", "age"], ["genres"]),
     ),
     Family(
@@ -139,6 +145,7 @@ FAMILIES = [
         {"missing_id": 1, "rating_out_of_scale": 1},
         RANDOM,
         "random",
+        STARS,
     ),
     Family(
         "az18",
@@ -150,6 +157,7 @@ FAMILIES = [
         {"unparsable_number": 1, "wrong_field_count": 1},
         RANDOM,
         "random",
+        STARS,
     ),
     Family(
         "az23",
@@ -161,6 +169,7 @@ FAMILIES = [
         {"missing_id": 1, "rating_out_of_scale": 1},
         RANDOM,
         "random",
+        STARS,
     ),
     Family(
         "my-sephora",
@@ -172,6 +181,7 @@ FAMILIES = [
         {"rating_out_of_scale": 1, "unparsable_number": 1, "wrong_field_count": 1},
         RANDOM,
         "random",
+        STARS,
         (SEPHORA_SIDE["user_columns"], SEPHORA_SIDE["item_columns"]),
         SEPHORA_SIDE,
         check_sephora,
@@ -186,6 +196,7 @@ FAMILIES = [
         {"missing_id": 1, "rating_out_of_scale": 1, "wrong_field_count": 1},
         RANDOM,
         "random",
+        STARS,
     ),
     Family(
         "my-parquet",
@@ -200,6 +211,7 @@ FAMILIES = [
         {"missing_id": 1, "rating_out_of_scale": 1},
         RANDOM,
         "random",
+        STARS,
     ),
 ]
 
@@ -226,6 +238,7 @@ def test_family_runs_whole_chain(workspace: Path, family: Family) -> None:
     stats = built(workspace)
     assert stats["dataset"] == family.name
     assert stats["split"]["method"] == family.split
+    assert tuple(stats["scale"][k] for k in ("min", "max", "step")) == family.scale
     counts = stats["counts"]
     assert (
         tuple(counts[k] for k in ("input_ratings", "users", "items", "train", "val", "test"))
