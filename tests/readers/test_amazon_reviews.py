@@ -161,3 +161,20 @@ def test_real_5core_sample_reads_completely() -> None:
     assert result.ratings.height == 200
     assert result.rejects.height == 0
     assert result.ratings.row(0) == ("A2IBPI20UZIR0U", "1384719342", 5.0, 1393545600)
+
+
+def test_bytes_that_are_not_utf8_reject_a_review_only_in_a_field_aerec_uses(
+    tmp_path: Path,
+) -> None:
+    """A Windows-1252 byte (0x99, a trade mark) in the review text keeps the rating;
+    in the reviewer id it rejects the record as undecodable_text."""
+    text_bad = json.dumps({**CORE_2014, "reviewText": "XX"}).encode().replace(b"XX", b"Glow\x99")
+    id_bad = json.dumps({**NO_NAME, "reviewerID": "YY"}).encode().replace(b"YY", b"A\x99B")
+    path = tmp_path / "reviews.json"
+    path.write_bytes(text_bad + b"\n" + id_bad + b"\n")
+    result = read([path], STARS)
+    assert result.ratings.select("user_id", "item_id", "rating").rows() == [
+        ("A2IBPI20UZIR0U", "1384719342", 5.0)
+    ]
+    assert result.rejects.select("line", "reason").rows() == [(2, "undecodable_text")]
+    assert result.rows_read == 2

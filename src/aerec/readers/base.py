@@ -334,8 +334,14 @@ def _typed(
     )
     for name in extra:
         bad_number = bad_number | (pl.col(name).is_not_null() & pl.col(_typed_name(name)).is_null())
+    # Bytes that are not text reject a record only in a field aerec uses: a
+    # review's free text may hold anything (issue 16: Windows-1252 bytes).
+    undecodable = pl.any_horizontal(
+        pl.col(c).cast(pl.String).str.contains(_REPLACEMENT_CHAR, literal=True).fill_null(False)
+        for c in (s.USER_ID, s.ITEM_ID, s.RATING, s.TIMESTAMP, *extra)
+    )
     reason = (
-        pl.when(pl.col(s.RAW).str.contains(_REPLACEMENT_CHAR, literal=True))
+        pl.when(undecodable)
         .then(pl.lit(s.REASON_UNDECODABLE))
         .when(pl.col(s.REASON).is_not_null())
         .then(pl.col(s.REASON))
