@@ -225,3 +225,20 @@ def test_real_samples(name: str, first: tuple[object, ...], half_stars: int | No
         assert halves > 0
     else:
         assert halves == half_stars
+
+
+def test_windows_1252_punctuation_in_titles_is_read_as_such(tmp_path: Path) -> None:
+    """0x92 and 0x99 are an apostrophe and a trade mark in these files, not C1 controls."""
+    folder = _write(tmp_path)
+    movies = MOVIES.replace(b"Untitled", b"Schindler\x92s List\x99")
+    (folder / "movies.dat").write_bytes(movies)
+    result = read([folder / "ratings.dat", folder / "users.dat", folder / "movies.dat"], HALF_STARS)
+    assert result.items is not None
+    titles = dict(result.items.select("item_id", "title").rows())
+    assert titles["9"] == "Schindler\u2019s List\u2122"
+    assert titles["73"] == "Misérables, Les (1995)"
+    undefined = MOVIES.replace(b"Untitled", b"A\x81B")  # undefined in Windows-1252: Latin-1
+    (folder / "movies.dat").write_bytes(undefined)
+    result = read([folder / "ratings.dat", folder / "users.dat", folder / "movies.dat"], HALF_STARS)
+    assert result.items is not None
+    assert dict(result.items.select("item_id", "title").rows())["9"] == "A\x81B"

@@ -6,9 +6,11 @@ that cannot be read is a reject with its source, line number, reason and text,
 an id seen twice keeps its last line (the earlier ones are duplicates), and
 per file lines read = rows kept + lines rejected.
 
-The text is UTF-8 when it decodes as UTF-8 and Latin-1 otherwise: MovieLens
-item files are Latin-1, and Latin-1 text with accents is practically never
-valid UTF-8, so one rule reads both without a per-format encoding switch.
+The text is UTF-8 when it decodes as UTF-8 and Windows-1252 (else Latin-1)
+otherwise: MovieLens item files are Latin-1, whose accents Windows-1252 reads
+the same, and their 0x80-0x9F bytes are Windows-1252 punctuation, never the
+C1 control codes Latin-1 would make of them; Latin-1 text with accents is
+practically never valid UTF-8, so one rule reads them all.
 """
 
 from __future__ import annotations
@@ -68,11 +70,20 @@ class SideTable:
 
 
 def decode(data: bytes) -> str:
-    """File bytes as text: UTF-8 (a BOM dropped) when valid, Latin-1 otherwise."""
+    """File bytes as text: UTF-8 (a BOM dropped) when valid, else Windows-1252, else Latin-1.
+
+    Windows-1252 is Latin-1 with printable characters where Latin-1 has C1
+    control codes (0x80-0x9F: a 0x92 apostrophe, a 0x99 trade mark), which is
+    what such bytes in these files are; a byte Windows-1252 leaves undefined
+    (0x81, 0x8D, 0x8F, 0x90, 0x9D) makes the file Latin-1.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
     return text.removeprefix(_UTF8_BOM)
 
 
@@ -89,7 +100,7 @@ def read_side(files: Sequence[SideFile], layout: Layout) -> SideTable:
     for file in files:
         rows_read, kept = 0, 0
         # Only LF ends a line: str.splitlines would also split on U+0085,
-        # which is the Latin-1 byte 0x85 (an ellipsis in cp1252 titles).
+        # the Latin-1 reading of byte 0x85 (an ellipsis in cp1252 titles).
         lines = decode(file.local.read_bytes()).split("\n")
         for number, text in enumerate(lines, start=1):
             line = text.removesuffix("\r")
