@@ -269,3 +269,18 @@ def test_vae_latent_noise_is_noise_std_times_a_standard_normal_times_sigma(
     assert model_config("vae", {}).noise_std == 1.0  # the paper's, unchanged by default
     with pytest.raises(AerecError, match=r"^models\.vae: noise_std must be >= 0$"):
         model_config("vae", {"noise_std": -0.5})
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"hidden": "big"}, "models.autorec.hidden: expected a whole number, got 'big'"),
+        ({"hidden": 2.5}, "models.autorec.hidden: expected a whole number, got 2.5"),
+        ({"hidden": True}, "models.autorec.hidden: expected a whole number, got True"),
+        ({"l2": "much"}, "models.autorec.l2: expected a number, got 'much'"),
+    ],
+)
+def test_a_param_of_the_wrong_kind_is_one_line_naming_it(block: dict, message: str) -> None:
+    with pytest.raises(AerecError) as err:
+        model_config("autorec", block)
+    assert str(err.value) == message

@@ -80,3 +80,14 @@ def test_bad_mapping(tmp_path: Path, columns: dict[str, str], message: str) -> N
     path.write_text(CSV, encoding="utf-8")
     with pytest.raises(AerecError, match=message):
         read([path], HALF_STARS, columns)
+
+
+def test_a_parquet_id_column_of_lists_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "ratings.parquet"
+    pl.DataFrame({"u": [["a"], ["b"]], "i": ["x", "y"], "r": [4.0, 3.0]}).write_parquet(path)
+    with pytest.raises(AerecError) as err:
+        read([path], RatingScale(min=1, max=5, step=1), {"user": "u", "item": "i", "rating": "r"})
+    assert str(err.value) == (
+        f"{path}: column 'u' holds List(String) values, not single ids, ratings or times; "
+        "map a column of text or numbers (--columns)"
+    )

@@ -375,11 +375,43 @@ def check_config(cls: type, block: dict[str, Any], where: str) -> Any:
         raise AerecError(
             f"{where}.{unknown[0]}: unknown key; the keys are {', '.join(sorted(names))}"
         )
+    for field in dataclasses.fields(cls):
+        if field.name in block:
+            _check_kind(block[field.name], _default(field), f"{where}.{field.name}")
     try:
         config = cls(**block)
     except (TypeError, ValueError) as exc:
         raise AerecError(f"{where}: {exc}") from exc
     return config
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+# A field's kind is its default's: what a params value of it must be, and its name in errors.
+_KINDS: tuple[tuple[type, tuple[type, ...], str], ...] = (
+    (bool, (bool,), "true or false"),
+    (int, (int,), "a whole number"),
+    (float, (int, float), "a number"),
+    (str, (str,), "a word"),
+    (tuple, (list, tuple), "a list"),
+    (list, (list, tuple), "a list"),
+)
+
+
+def _check_kind(value: Any, default: Any, key: str) -> None:
+    """Raise AerecError when `value` is not of the kind of the field's default."""
+    for kind, accepted, name in _KINDS:
+        if isinstance(default, kind):
+            wrong_bool = isinstance(value, bool) and bool not in accepted
+            if wrong_bool or not isinstance(value, accepted):
+                raise AerecError(f"{key}: expected {name}, got {value!r}")
+            return
 
 
 def choice(value: str, allowed: Any, key: str) -> None:

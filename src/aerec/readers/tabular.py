@@ -123,6 +123,12 @@ def _parquet_records(path: Path, local: Path, mapping: dict[str, str]) -> pl.Laz
     error = _missing_error(path, schema.names(), mapping)
     if error:
         raise error
+    for name in mapping.values():
+        if isinstance(schema[name], pl.List | pl.Array | pl.Struct | pl.Object):
+            raise AerecError(
+                f"{path}: column '{name}' holds {schema[name]} values, not single ids, "
+                "ratings or times; map a column of text or numbers (--columns)"
+            )
     as_text = {canonical: _as_text(name, schema[name]) for canonical, name in mapping.items()}
     return frame.with_row_index(s.LINE, offset=1).select(
         pl.lit(path.name).alias(s.SOURCE),
