@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +220,14 @@ def polars_peer(ratings_dat: Path, out: Path) -> dict:
     return {"rows": frame.height}
 
 
+def run_child(step: Callable[[str, Path], dict], name: str, scale_dir: Path) -> None:
+    """In the child process `measure` starts: run one step, print its result for the parent."""
+    start = time.perf_counter()
+    result = step(name, scale_dir)
+    result["stage_s"] = round(time.perf_counter() - start, 2)
+    print("RESULT", json.dumps(result), flush=True)
+
+
 def measure(name: str, scale_dir: Path, max_gib: float, script: str = __file__) -> dict:
     """Run `stage(name)` in a child process: its time, process wall time, peak RSS, summary.
 
@@ -283,10 +292,7 @@ def main() -> None:
     parser.add_argument("--scale-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
-        start = time.perf_counter()
-        result = stage(args.stage, args.scale_dir)
-        result["stage_s"] = round(time.perf_counter() - start, 2)
-        print("RESULT", json.dumps(result), flush=True)
+        run_child(stage, args.stage, args.scale_dir)
         return
     table: dict[int, dict[str, dict]] = {}
     for n in args.scales:

@@ -23,7 +23,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -111,10 +110,7 @@ def main() -> None:
     parser.add_argument("--scale-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
-        start = time.perf_counter()
-        result = stage(args.stage, args.scale_dir)
-        result["stage_s"] = round(time.perf_counter() - start, 2)
-        print("RESULT", json.dumps(result), flush=True)
+        build_bench.run_child(stage, args.stage, args.scale_dir)
         return
     rows: dict[tuple[int, str, str], dict] = {}
     for n in args.scales:
