@@ -101,6 +101,10 @@ def test_pop_ranks_by_training_counts_and_reports_no_rating_errors(tmp_path: Pat
     # Lists: u0 [i3, -] (i0-i2 seen), u1 [i1, i3], u2 [i0, i1]: both positives first.
     assert got["ranking"]["ndcg@1"] == 1.0 and got["ranking"]["recall@2"] == 1.0
     assert got["top_n"]["coverage"] == 0.75
+    # A baseline's pair scores are not kept (nothing writes them): the same metrics, NaN scores.
+    unkept, no_pred = evaluate.evaluate_scorer(pop, processed, CFG, keep_scores=False)
+    assert unkept == got
+    assert np.isnan(no_pred).all() and no_pred.shape == (4,)
 
 
 def test_relevance_threshold_outside_the_scale_is_a_clear_error(tmp_path: Path) -> None:

@@ -152,3 +152,9 @@ def test_top_k_puts_nan_scores_last_and_excluded_items_never() -> None:
     assert metrics.top_k(scores, 3).tolist() == [[1, 3, 0], [4, 2, 0]]
     assert metrics.top_k(scores, 4, exclude).tolist() == [[1, 3, 0, 2], [2, 0, 3, -1]]
     assert metrics.top_k(scores.astype(np.float32), 2, exclude).tolist() == [[1, 3], [2, 0]]
+
+
+def test_average_ranks_give_ties_the_mean_of_their_ranks() -> None:
+    values = np.array([3.0, 1.0, 3.0, 2.0, 3.0, 1.0])
+    assert metrics.average_ranks(values).tolist() == [5.0, 1.5, 5.0, 3.0, 5.0, 1.5]
+    assert metrics.average_ranks(np.array([], dtype=np.int64)).tolist() == []

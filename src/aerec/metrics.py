@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 
 def clip(pred: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -200,7 +199,20 @@ def popularity_percentile(item_counts: np.ndarray) -> np.ndarray:
     n = item_counts.size
     if n < 2:
         return np.ones(n)
-    return (rankdata(item_counts, method="average") - 1.0) / (n - 1.0)
+    return (average_ranks(item_counts) - 1.0) / (n - 1.0)
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values`, ties given the mean of their ranks (scipy's rankdata "average")."""
+    values = np.asarray(values)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], ordered.size]  # one past each run of equal values
+    mean_rank = (starts + 1 + ends) / 2.0  # mean of ranks starts+1 .. ends
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
 
 
 def popularity_bias(top: np.ndarray, item_counts: np.ndarray) -> dict[str, float | None]:

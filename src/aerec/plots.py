@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DPI = 100
+# Margins in inches: room for the tick labels (two lines under the bucket bars) and titles.
+_MARGIN = {"left": 0.75, "right": 0.15, "bottom": 0.75, "top": 0.35, "between": 0.6}
 # Columns of history.csv that are not curves to draw.
 _NOT_CURVES = {"epoch", "step", "time", "seconds", "elapsed", "wall_s", "timestamp"}
 _NOT_CURVE_SUFFIXES = ("_per_s", "_seconds")
@@ -28,16 +30,30 @@ _NOT_CURVE_SUFFIXES = ("_per_s", "_seconds")
 
 def _save(fig: Figure, path: Path) -> Path:
     """Write the figure as a PNG atomically and return the path."""
-    fig.tight_layout()
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
     return Path(path)
 
 
 def _figure(n_panels: int, width: float = 5.0, height: float = 3.6) -> tuple[Figure, list]:
+    """A figure of `n_panels` side by side, with fixed margins in inches.
+
+    Fixed margins instead of tight_layout: tight_layout draws the whole figure
+    once more to measure its labels, which cost about 40 % of a plot's time.
+    """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * n_panels, height))
+    fig_width = width * n_panels
+    usable = fig_width - _MARGIN["left"] - _MARGIN["right"]
+    axis_width = (usable - (n_panels - 1) * _MARGIN["between"]) / n_panels
+    fig = Figure(figsize=(fig_width, height))
+    fig.subplots_adjust(
+        left=_MARGIN["left"] / fig_width,
+        right=1 - _MARGIN["right"] / fig_width,
+        bottom=_MARGIN["bottom"] / height,
+        top=1 - _MARGIN["top"] / height,
+        wspace=_MARGIN["between"] / axis_width,  # matplotlib: a share of the mean axis width
+    )
     return fig, [fig.add_subplot(1, n_panels, i + 1) for i in range(n_panels)]
 
 

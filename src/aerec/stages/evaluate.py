@@ -42,17 +42,22 @@ OWNED = (METRICS_FILE, BUCKETS_FILE, PREDICTIONS_FILE, EMBEDDINGS_FILE, REPORT_F
 
 
 def evaluate_scorer(
-    scorer: Scorer, processed: Processed, cfg: EvaluateConfig
+    scorer: Scorer, processed: Processed, cfg: EvaluateConfig, keep_scores: bool = True
 ) -> tuple[dict[str, Any], np.ndarray]:
     """All metrics of one scorer on the test set, and its clipped test predictions.
 
     The predictions follow the test matrix's storage order (user, then item).
     A scorer that does not predict ratings gets ranking metrics only; its rating
-    errors are None and its raw scores are returned unclipped.
+    errors are None and its raw scores are returned unclipped, or NaN without
+    `keep_scores` (a baseline's, which nothing writes: pop's and EASE's pair
+    scores would cost a second pass over every test user's scores).
     """
     lo, hi = processed.scale
     users, items, true = entries(processed.test)
-    pred = scorer.pairs(users, items)
+    if scorer.predicts_ratings or keep_scores:
+        pred = scorer.pairs(users, items)
+    else:
+        pred = np.full(true.shape, np.nan)
     if scorer.predicts_ratings:
         pred = m.clip(pred, lo, hi)
     user_n = processed.user_counts()[users]
@@ -153,7 +158,10 @@ def run(
     model_metrics, pred = evaluate_scorer(scorer, processed, cfg)
     results = {
         "model": model_metrics,
-        "baselines": {name: evaluate_scorer(b, processed, cfg)[0] for name, b in baselines.items()},
+        "baselines": {
+            name: evaluate_scorer(b, processed, cfg, keep_scores=False)[0]
+            for name, b in baselines.items()
+        },
     }
     skipped = skipped_baselines(processed)
     headline, buckets = split_buckets(results)
