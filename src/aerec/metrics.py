@@ -203,7 +203,7 @@ def popularity_percentile(item_counts: np.ndarray) -> np.ndarray:
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of `values`, ties given the mean of their ranks (scipy's rankdata "average")."""
+    """1-based ranks of `values`; ties get the mean of their ranks (rankdata "average")."""
     values = np.asarray(values)
     order = np.argsort(values, kind="stable")
     ordered = values[order]
