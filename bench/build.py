@@ -49,6 +49,12 @@ NETFLIX_MAX_USER_ID = 2_649_429
 TOP_ITEM_RATINGS = 232_944  # Netflix's most rated movie
 STAR_SHARES = [0.046, 0.101, 0.287, 0.336, 0.230]  # Netflix's share of each star
 TIME_SPAN = (942_278_400, 1_136_073_599)  # 1999-11-11 .. 2005-12-31
+# Users per rating and items of each shape: ML-20M is 138,493 users x 26,744 items at
+# 20,000,263 ratings. Smaller or larger scales keep the items and the users per rating.
+SHAPES = {
+    "netflix": (NETFLIX_USERS / NETFLIX_RATINGS, NETFLIX_ITEMS),
+    "ml-20m": (138_493 / 20_000_263, 26_744),
+}
 CHUNK_RATINGS = 4_000_000
 GIB = 1 << 30
 STAGES = ["polars", "ingest", "validate", "build"]  # the peer first
@@ -103,11 +109,26 @@ def sample_items(counts: np.ndarray, cdf: np.ndarray, rng: np.random.Generator) 
     return keys[rank < counts[users]]
 
 
-def generate(directory: Path, n_ratings: int, seed: int = 0) -> dict:
-    """Write a Netflix-shaped MovieLens export with exactly `n_ratings` ratings to `directory`."""
+def scale_name(n_ratings: int, shape: str = "netflix") -> str:
+    """A scale's folder name: `<n>` for the Netflix shape, `<shape>-<n>` for another."""
+    return str(n_ratings) if shape == "netflix" else f"{shape}-{n_ratings}"
+
+
+def parse_scale_name(name: str) -> tuple[int, str]:
+    """(ratings, shape) of a folder named by `scale_name`."""
+    shape, _, n = name.rpartition("-")
+    return int(n), shape or "netflix"
+
+
+def generate(directory: Path, n_ratings: int, seed: int = 0, shape: str = "netflix") -> dict:
+    """Write a MovieLens export of `shape` with exactly `n_ratings` ratings to `directory`.
+
+    Stars stay Netflix's 1..5 (ML-20M has half stars): the star step changes
+    no matrix size, so no cost of training, evaluation or recommendation.
+    """
     rng = np.random.default_rng(seed)
-    n_users = max(1, round(NETFLIX_USERS * n_ratings / NETFLIX_RATINGS))
-    n_items = NETFLIX_ITEMS
+    users_per_rating, n_items = SHAPES[shape]
+    n_users = max(1, round(users_per_rating * n_ratings))
     cdf = np.cumsum(popularity(n_items, rng))
     counts = activity(n_users, n_ratings, n_items, rng)
     user_ids = np.sort(rng.choice(NETFLIX_MAX_USER_ID, n_users, replace=False) + 1)
@@ -181,7 +202,8 @@ def stage(name: str, scale_dir: Path) -> dict:
     raw, ingest = scale_dir / "raw", scale_dir / "ingest"
     params = Params(build=BuildConfig(split=SplitConfig(method="random")))
     if name == "generate":
-        return generate(raw, int(scale_dir.name))
+        n_ratings, shape = parse_scale_name(scale_dir.name)
+        return generate(raw, n_ratings, shape=shape)
     if name == "polars":
         return polars_peer(raw / "ratings.dat", scale_dir / "peer.parquet")
     if name == "ingest":

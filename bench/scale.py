@@ -14,7 +14,10 @@ scale is printed as a ratio of the smallest scale's per-rating rate, so the
 growth is measured, not guessed.
 
     nice -n 19 .venv/bin/python bench/scale.py [--scales 1000000 20000000] \
-        [--models autorec autorec_user deep_ae] [--epochs 2]
+        [--models autorec autorec_user deep_ae] [--epochs 2] [--shape ml-20m]
+
+`--shape ml-20m` generates ML-20M's proportions instead (138,493 users x
+26,744 items at 20,000,263 ratings).
 """
 
 from __future__ import annotations
@@ -88,9 +91,9 @@ def stage(name: str, scale_dir: Path) -> dict:
     raise ValueError(name)
 
 
-def prepare(n: int, max_gib: float) -> Path:
-    """bench/out/<n> with build's output, made by bench/build.py's own stages if absent."""
-    scale_dir = OUT / str(n)
+def prepare(n: int, shape: str, max_gib: float) -> Path:
+    """bench/out/<scale> with build's output, made by bench/build.py's own stages if absent."""
+    scale_dir = OUT / build_bench.scale_name(n, shape)
     script = str(Path(build_bench.__file__))
     for name, done in (("generate", "raw"), ("ingest", "ingest"), ("build", "processed")):
         if not (scale_dir / done).is_dir():
@@ -104,6 +107,9 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1_000_000, 20_000_000])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument(
+        "--shape", default="netflix", choices=list(build_bench.SHAPES), help="users per item"
+    )
     parser.add_argument("--max-gib", type=float, default=20.0)
     parser.add_argument("--steps", nargs="+", default=["train", "evaluate", "recommend"])
     parser.add_argument("--stage", help=argparse.SUPPRESS)
@@ -114,7 +120,7 @@ def main() -> None:
         return
     rows: dict[tuple[int, str, str], dict] = {}
     for n in args.scales:
-        scale_dir = prepare(n, args.max_gib)
+        scale_dir = prepare(n, args.shape, args.max_gib)
         (scale_dir / ".epochs").write_text(str(args.epochs))
         for model in args.models:
             for step in args.steps:
