@@ -84,6 +84,16 @@ def test_three_trials_with_two_workers_share_one_journal(tmp_path: Path) -> None
     for line in progress:  # the best so far: the lowest value among the lines up to it
         seen = [p["value"] for p in progress[: progress.index(line) + 1]]
         assert line["best"] == min(seen)
+    search = tune.Search(params, data, "autorec", 3, out / "s1.journal", "s1")
+    rows = tune.trial_rows(search)  # the sweep flow's table: best first
+    assert [r["trial"] for r in rows] == [t.number for t in sorted(trials, key=lambda t: t.value)]
+    assert rows[0] == {
+        "trial": best.number,
+        "state": "complete",
+        **best.params,
+        "metric": "val_rmse",
+        "value": best.value,
+    }
     # A second run of the same command finds the study full: no fourth trial.
     again = subprocess.run([*CLI, *args, *paths], capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
