@@ -161,6 +161,14 @@ def sweep_rows(rows: list[dict], swept: list[str]) -> list[dict[str, object]]:
     return sorted(table, key=lambda r: (not isinstance(r["RMSE"], float), r["RMSE"] or 0.0))
 
 
+def search_rows(rows: list[dict]) -> list[dict[str, object]]:
+    """The search table people read: trial, state, its params, validation score; floats rounded.
+
+    `rows` come best first from aerec.tune.trial_rows; the order is kept.
+    """
+    return [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
 def run_message(
     head: str, rows: list[dict[str, object]], changed: list[str] | None, files: list[str]
 ) -> str:

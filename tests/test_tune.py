@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,11 +75,41 @@ def test_three_trials_with_two_workers_share_one_journal(tmp_path: Path) -> None
     assert f"best trial {best.number}: val_rmse {best.value:.4f} " in proc.stdout
     assert f"record it as a DVC experiment:\n  {summary['command']}\n" in proc.stdout
     assert summary["command"].startswith("dvc exp run -S ++train.model=autorec -S ")
-    assert len([line for line in proc.stdout.splitlines() if line.startswith("trial ")]) == 3
+    progress = [_progress(line) for line in proc.stdout.splitlines() if line.startswith("trial ")]
+    assert [p["k"] for p in progress] == ["1", "2", "3"]  # counted under the claim lock
+    assert {p["n"]: p["value"] for p in progress} == {
+        str(t.number): f"{t.value:.4f}" for t in trials
+    }
+    assert (progress[-1]["best"], progress[-1]["j"]) == (f"{best.value:.4f}", str(best.number))
+    for line in progress:  # the best so far: the lowest value among the lines up to it
+        seen = [p["value"] for p in progress[: progress.index(line) + 1]]
+        assert line["best"] == min(seen)
+    search = tune.Search(params, data, "autorec", 3, out / "s1.journal", "s1")
+    rows = tune.trial_rows(search)  # the sweep flow's table: best first
+    assert [r["trial"] for r in rows] == [t.number for t in sorted(trials, key=lambda t: t.value)]
+    assert rows[0] == {
+        "trial": best.number,
+        "state": "complete",
+        **best.params,
+        "metric": "val_rmse",
+        "value": best.value,
+    }
     # A second run of the same command finds the study full: no fourth trial.
     again = subprocess.run([*CLI, *args, *paths], capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(_trials(out / "s1.journal", "s1")) == 3
+
+
+PROGRESS = re.compile(
+    r"trial (?P<k>\d+)/3: #(?P<n>\d+) complete, value (?P<value>\d\.\d{4}), "
+    r"best val_rmse (?P<best>\d\.\d{4}) \(trial (?P<j>\d+)\), worker [01], \d+\.\d s"
+)
+
+
+def _progress(line: str) -> dict[str, str]:
+    match = PROGRESS.fullmatch(line)
+    assert match, line
+    return match.groupdict()
 
 
 def test_a_trial_far_worse_than_the_median_is_pruned(tmp_path: Path) -> None:

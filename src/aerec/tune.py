@@ -130,8 +130,11 @@ def work(search: Search, worker: int) -> None:
             # study's trials forever (a journal has no heartbeats).
             study.tell(trial, state=TrialState.FAIL)
             raise
-        study.tell(trial, value, state=state)
-        _print_progress(study, search, trial.number, state, value, worker, started)
+        # Told and counted under the claim lock: the k of "trial k/N" is unique
+        # across workers, and the line with k = N shows the study's final best.
+        with _claim_lock(search):
+            study.tell(trial, value, state=state)
+            _print_progress(study, search, trial.number, state, value, worker, started)
 
 
 def _claim(study: optuna.Study, search: Search) -> optuna.Trial | None:
@@ -225,14 +228,15 @@ def _print_progress(
     worker: int,
     started: float,
 ) -> None:
+    """`trial k/N: #n complete, value v, best val_rmse b (trial j), ...` on stdout."""
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
     shown = f"{abs(value):.4f}" if value is not None else "-"
     best = _best(study)
     metric = best.user_attrs.get("metric", "") if best else ""
     best_text = f"best {metric} {abs(best.value):.4f} (trial {best.number})" if best else "best -"
     print(
-        f"trial {number} {state.name.lower():8} {shown:>8}  {best_text}  "
-        f"{done}/{search.trials} done  worker {worker}  {time.perf_counter() - started:.1f} s",
+        f"trial {done}/{search.trials}: #{number} {state.name.lower()}, value {shown}, "
+        f"{best_text}, worker {worker}, {time.perf_counter() - started:.1f} s",
         flush=True,
     )
 
@@ -263,6 +267,24 @@ def summarize(study: optuna.Study, search: Search, params: Params) -> dict[str, 
         "best_params": None if best is None else best.params,
         "command": None if best is None else dvc_command(best.params, search.model, params),
     }
+
+
+def trial_rows(search: Search) -> list[dict[str, Any]]:
+    """The study's trials as table rows (number, state, params, value), best first.
+
+    Complete trials come first, lowest value first; then pruned and failed ones.
+    A value is shown as the metric reads (RMSE, or recall@20 without the minus).
+    """
+    params = load_params(search.params_path)
+    study = open_study(search, load_tune(params, search.model))
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        value = None if t.value is None else abs(t.value)
+        row: dict[str, Any] = {"trial": t.number, "state": t.state.name.lower()}
+        row.update(t.params)
+        row.update({"metric": t.user_attrs.get("metric"), "value": value})
+        rows.append((t.state != TrialState.COMPLETE, t.value or 0.0, t.number, row))
+    return [row for *_, row in sorted(rows, key=lambda r: r[:3])]
 
 
 def _spawn(search: Search, jobs: int) -> None:

@@ -19,8 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+import optuna
 import pytest
 import yaml
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
 from tests.integration.own_data import write_amazon_reviews
 from tests.integration.workspace import BIN, make_workspace, run
 
@@ -203,6 +206,69 @@ def test_sweep_deployment_runs_each_grid_point_as_an_experiment(
     ]
     assert hidden == [8, 8]
     assert (workspace / "params.yaml").read_bytes() == before
+
+
+def _experiments(workspace: Path) -> dict[str, dict]:
+    """Every DVC experiment of the workspace: its rev -> params.yaml's data."""
+    shown = json.loads(run([str(BIN / "dvc"), "exp", "show", "--json"], workspace).stdout)
+    return {
+        rev["rev"]: rev["data"]["params"]["params.yaml"]["data"]
+        for baseline in shown
+        for exp in baseline.get("experiments") or []
+        for rev in exp["revs"]
+    }
+
+
+def test_sweep_deployment_searches_and_runs_the_best_trial_as_an_experiment(
+    served: tuple[Path, dict[str, str]],
+) -> None:
+    """mode=search: aerec tune's study, 3 trials over 2 workers, the best one as an experiment."""
+    workspace, env = served
+    before, params = _experiments(workspace), (workspace / "params.yaml").read_bytes()
+    args = ["mode=search", "model=autorec", "trials=3", "jobs=2", "study=flow-search"]
+    args.append(f"overrides={json.dumps({'train.epochs': 2})}")
+    out = run(
+        [
+            str(BIN / "prefect"),
+            "deployment",
+            "run",
+            "aerec-sweep/sweep",
+            *(word for arg in args for word in ("--param", arg)),
+            "--watch",
+            "--watch-timeout",
+            "600",
+        ],
+        workspace,
+        **env,
+    )
+    assert "Completed" in out.stdout, out.stdout[-3000:]
+    journal = workspace / "reports" / "tune" / "flow-search.journal"
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name="flow-search", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    new = {rev: p for rev, p in _experiments(workspace).items() if rev not in before}
+    assert len(new) == 1, new
+    recorded = next(iter(new.values()))
+    best = study.best_trial
+    assert recorded["train"]["model"] == "autorec" and recorded["train"]["epochs"] == 2
+    assert recorded["train"]["lr"] == best.params["train.lr"]
+    autorec = recorded["models"]["autorec"]
+    assert (autorec["hidden"], autorec["l2"]) == (
+        best.params["models.autorec.hidden"],
+        best.params["models.autorec.l2"],
+    )
+    assert (workspace / "params.yaml").read_bytes() == params
+    tables = [a for a in _api(env, "/artifacts/filter") if a["key"] == "aerec-search"]
+    assert len(tables) == 1
+    data = tables[0]["data"]
+    rows = json.loads(data) if isinstance(data, str) else data
+    assert [r["trial"] for r in rows] == [t.number for t in sorted(study.trials, key=_value)]
+    assert rows[0]["value"] == round(best.value, 4) and rows[0]["metric"] == "val_rmse"
+    assert rows[0]["train.lr"] == round(best.params["train.lr"], 4)
+
+
+def _value(trial: optuna.trial.FrozenTrial) -> float:
+    return trial.value
 
 
 def test_overlapping_runs_of_two_deployments_queue_and_both_complete(

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from tests.integration.workspace import ROOT
 
-from flows.sweep import sweep
+from aerec.config import load_params
+from aerec.tune_space import dvc_command
+from flows.sweep import best_overrides, sweep
 from tasks.overrides import GridError, grid_overrides
 
 pytestmark = [pytest.mark.integration]
@@ -118,3 +120,23 @@ def test_a_good_grid_becomes_typed_quoted_overrides(params: Path) -> None:
         "train.refit=true",
     ]
     assert [p[4] for p in points] == ["train.lr=0.001", "train.lr=0.0005", "train.lr=0.001"]
+
+
+def test_the_search_mode_runs_the_best_trial_with_the_overrides_tune_printed(
+    params: Path,
+) -> None:
+    values = {"train.lr": 0.0012, "models.autorec.hidden": 300, "models.autorec.l2": 55.5}
+    command = dvc_command(values, "autorec", load_params(params))
+    assert best_overrides(command) == [
+        "train.model=autorec",
+        "models.autorec.hidden=300",
+        "models.autorec.l2=55.5",
+        "train.lr=0.0012",
+    ]
+    with pytest.raises(ValueError, match=r"not a `dvc exp run -S \.\.\.` line"):
+        best_overrides("dvc exp run --temp -S train.lr=1")
+
+
+def test_the_grid_mode_needs_a_grid(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sweep: mode grid needs a grid"):
+        sweep.fn(workspace=str(tmp_path))
