@@ -12,7 +12,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 # Files that, committed together, say exactly what a run used and produced.
-# .dvc/config carries the remote, so a run pushed with `dvc push --all-branches`
+# .dvc/config carries the remote, so a run pushed (by the flow, or `dvc push --all-commits`)
 # is pulled back from any clone.
 RECORDED = ("dvc.yaml", "dvc.lock", "params.yaml", ".dvc/config")
 # Folders of the `cache: false` outputs (reports, plots, histories): committed
