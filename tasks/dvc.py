@@ -42,7 +42,12 @@ def repro_stage(stage: str, workspace: Path) -> str:
     return stage
 
 
-@task(retries=3, retry_delay_seconds=10)
+@task(
+    name="push outputs to the DVC remote",
+    task_run_name="push outputs to the DVC remote",
+    retries=3,
+    retry_delay_seconds=10,
+)
 def push_outputs(workspace: Path) -> bool:
     """Push DVC-tracked outputs to the default remote, when one is configured."""
     remotes = run_dvc(["remote", "list"], workspace).strip()

@@ -12,7 +12,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 # Files that, committed together, say exactly what a run used and produced.
-# .dvc/config carries the remote, so a run pushed with `dvc push --all-branches`
+# .dvc/config carries the remote, so a run pushed (by the flow, or `dvc push --all-commits`)
 # is pulled back from any clone.
 RECORDED = ("dvc.yaml", "dvc.lock", "params.yaml", ".dvc/config")
 # Folders of the `cache: false` outputs (reports, plots, histories): committed
@@ -36,7 +36,7 @@ def _git(args: list[str], workspace: Path, env: dict[str, str] | None = None) ->
     return proc.stdout.strip()
 
 
-@task(name="record run on the runs branch")
+@task(name="record run on the runs branch", task_run_name="record run on the runs branch")
 def record_run(workspace: Path, metrics: dict[str, dict], branch: str = "runs") -> str | None:
     """Commit dvc.lock, params and metrics on `branch` without touching the checkout.
 
@@ -97,7 +97,7 @@ HEADLINE = (
 )
 
 
-@task(name="publish metrics table")
+@task(name="publish metrics table", task_run_name="publish metrics table")
 def publish_metrics(metrics: dict[str, dict]) -> None:
     """Publish one table artifact: a row per model and baseline, headline metrics first."""
     rows = metric_rows(metrics)
@@ -127,7 +127,7 @@ def _headline(name: str, method: dict) -> dict[str, object]:
     return row
 
 
-@task(name="publish validation report")
+@task(name="publish validation report", task_run_name="publish validation report")
 def publish_validation(summary: dict, report: Path) -> None:
     """Publish the validation verdict, its failed checks and the report's path."""
     counts = summary["expectations"]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -24,6 +26,7 @@ import pytest
 import yaml
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
+from tests.browser import FLAGS, chromium, distinct_colours
 from tests.integration.own_data import write_amazon_reviews
 from tests.integration.workspace import BIN, make_workspace, run
 
@@ -141,6 +144,64 @@ def test_nightly_deployment_runs_and_records(served: tuple[Path, dict[str, str]]
     with urllib.request.urlopen(request, timeout=30) as response:
         keys = {artifact["key"] for artifact in json.loads(response.read())}
     assert {"aerec-metrics", "aerec-validation"} <= keys
+
+
+def _chromium(url: str, window: str, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium on a page of the local Prefect UI, after 20 s of virtual time."""
+    with tempfile.TemporaryDirectory(prefix="aerec-chromium-") as profile:
+        command = [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={window}"]
+        return subprocess.run(
+            [*command, "--virtual-time-budget=20000", *args, url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def _page_text(dom: str) -> str:
+    body = dom[dom.find("<body") :]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+def test_run_and_metrics_pages_render_the_headline_metrics(
+    served: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The Prefect UI (the SPA of the test's server) shows the run and the metrics table."""
+    _, env = served
+    found = _api(env, "/artifacts/filter", {"artifacts": {"key": {"any_": ["aerec-metrics"]}}})
+    assert found, "no aerec-metrics artifact: run test_nightly_deployment_runs_and_records first"
+    artifact = max(found, key=lambda a: a["created"])
+    rows = json.loads(artifact["data"]) if isinstance(artifact["data"], str) else artifact["data"]
+    best = rows[0]
+    run_filter = {"flow_runs": {"id": {"any_": [artifact["flow_run_id"]]}}}
+    names = {t["name"] for t in _api(env, "/task_runs/filter", run_filter)}
+    helpers = {"publish validation report", "publish metrics table",
+               "push outputs to the DVC remote", "record run on the runs branch"}  # fmt: skip
+    assert helpers <= names and "dvc repro train@autorec" in names, names
+    ui = env["PREFECT_API_URL"].removesuffix("/api")
+    pages = {
+        "flow-run": f"{ui}/runs/flow-run/{artifact['flow_run_id']}",
+        "metrics": f"{ui}/artifacts/artifact/{artifact['id']}",
+    }
+    shots = tmp_path_factory.mktemp("screenshots")
+    texts = {}
+    for name, url in pages.items():
+        png = shots / f"{name}.png"
+        shot = _chromium(url, "1280,900", f"--screenshot={png}")
+        assert png.is_file(), shot.stderr[-2000:]
+        assert distinct_colours(png) > 50, png
+        texts[name] = _page_text(_chromium(url, "1280,900", "--dump-dom").stdout)
+    print(f"screenshots of the Prefect UI: {shots}")
+    assert "Can't connect to Server API" not in texts["flow-run"], texts["flow-run"][:500]
+    assert " Completed " in texts["flow-run"] and "aerec-pipeline" in texts["flow-run"]
+    # The artifact page's table: the best model first, its headline metrics as published.
+    table = texts["metrics"]
+    headline = f" {best['model']} {best['RMSE']} {best['MAE']} {best['NDCG@10']} "
+    assert headline in table, table[:2000]
+    model = next(r for r in rows if r["model"] == "autorec")
+    assert f" autorec {model['RMSE']} {model['MAE']} {model['NDCG@10']} " in table, table[:2000]
+    assert " model RMSE MAE NDCG@10 Recall@10 Recall@20 test ratings " in table, table[:2000]
 
 
 def test_nightly_schedule_is_registered(served: tuple[Path, dict[str, str]]) -> None:
@@ -296,10 +357,10 @@ def test_overlapping_runs_of_two_deployments_queue_and_both_complete(
     assert json.loads(limit.stdout)["limit"] == 1
 
 
-def _api(env: dict[str, str], path: str) -> list[dict]:
+def _api(env: dict[str, str], path: str, body: dict | None = None) -> list[dict]:
     request = urllib.request.Request(
         env["PREFECT_API_URL"] + path,
-        data=b"{}",
+        data=json.dumps(body or {}).encode(),
         method="POST",
         headers={"Content-Type": "application/json"},
     )
