@@ -65,9 +65,15 @@ def member_scorers(
         if b.predicts_ratings
     }
     fallback = baselines[params.evaluate.fallback]
+    folders = model_dirs(model_root)
+    if not folders:
+        raise AerecError(
+            f"{model_root}: holds no trained model (<key>/model.pt and checkpoint.pt); "
+            "run `aerec train` first or pass --model-root"
+        )
     val: dict[str, Scorer] = {}
     test: dict[str, Scorer] = {}
-    for folder in model_dirs(model_root):
+    for folder in folders:
         served = load_model_scorer(folder, processed, fallback)
         if not served.predicts_ratings:
             continue  # Mult-VAE's log-probabilities are not ratings
