@@ -135,3 +135,21 @@ def test_the_command_prints_the_blend_and_a_bad_folder_is_one_line(
     assert (exited.value.code or 0) == 0
     assert "blend test RMSE" in capsys.readouterr().out
     assert json.loads((out / blend.METRICS_FILE).read_text())["ridge"] == 0.1
+
+
+def test_a_refitted_model_is_fitted_by_its_selection_run_and_tested_as_served(
+    tmp_path: Path,
+) -> None:
+    from aerec.training.loop import fit
+
+    processed = write_low_rank(tmp_path / "processed")
+    cfg = TrainConfig(epochs=3, batch_size=2, amp="off", refit=True)
+    data = load_processed(processed).training()
+    fit("autorec", {"hidden": 4}, cfg, data, tmp_path / "models" / "autorec", log=False,
+        runtime=CPU)  # fmt: skip
+    result = blend.run(processed, tmp_path / "models", tmp_path / "out", PARAMS)
+    best = read_checkpoint(tmp_path / "models" / "autorec" / "checkpoint.pt")["best_score"]
+    scored = evaluate.run(processed, tmp_path / "models" / "autorec", tmp_path / "ev", PARAMS)
+    member = result["members"]["autorec"]
+    assert member["val"]["rmse"] == pytest.approx(best, rel=1e-5)
+    assert member["test"]["rmse"] == pytest.approx(scored["rmse"]["autorec"])
