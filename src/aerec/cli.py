@@ -239,15 +239,8 @@ def blend(
     from aerec.stages import blend as stage
 
     result = stage.run(Path(data), Path(model_root), Path(out), load_params(params))
-    members = ", ".join(
-        f"{support.text(name)} {r['weight']:.3f} ({r['test']['rmse']:.4f})"
-        for name, r in result["members"].items()
-    )
-    Console().print(
-        f"[bold]blend[/] test RMSE {result['blend']['test']['rmse']:.4f}; weights (test RMSE): "
-        f"{members}; intercept {result['intercept']:.3f}"
-        f"\n  metrics: {support.text(Path(out) / stage.METRICS_FILE)}"
-    )
+    metrics = support.text(Path(out) / stage.METRICS_FILE)
+    Console().print(f"[bold]blend[/] {support.text(stage.describe(result))}\n  metrics: {metrics}")
 
 
 @app.command()

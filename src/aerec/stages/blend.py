@@ -130,3 +130,15 @@ def run(data_dir: Path, model_root: Path, out_dir: Path, params: Params) -> dict
     with atomic_folder(Path(out_dir), "blend", (METRICS_FILE,)) as tmp:
         write_json(result, tmp / METRICS_FILE)
     return result
+
+
+def describe(result: dict[str, Any]) -> str:
+    """One line: the blend's test RMSE, each member's weight (and test RMSE), the intercept."""
+    members = ", ".join(
+        f"{name} {r['weight']:.3f} ({r['test']['rmse']:.4f})"
+        for name, r in result["members"].items()
+    )
+    return (
+        f"test RMSE {result['blend']['test']['rmse']:.4f}; weights (test RMSE): {members}; "
+        f"intercept {result['intercept']:.3f}"
+    )
