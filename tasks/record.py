@@ -108,9 +108,14 @@ def publish_metrics(metrics: dict[str, dict]) -> None:
 
 
 def metric_rows(metrics: dict[str, dict]) -> list[dict[str, object]]:
-    """A row per evaluated model, then each baseline once, sorted by RMSE; floats to 4 places."""
+    """A row per evaluated model, each baseline once and the blend, by RMSE; floats to 4 places."""
     rows: dict[str, dict[str, object]] = {}
     for path, data in sorted(metrics.items()):
+        if isinstance((data.get("blend") or {}).get("test"), dict):  # the blend stage's
+            rows["blend"] = _headline(
+                "blend (weights fitted on validation)", {"rating": data["blend"]["test"]}
+            )
+            continue
         if not isinstance(data.get("model"), dict):
             continue  # the validation summary, not a model's metrics
         rows[Path(path).parent.name] = _headline(Path(path).parent.name, data["model"])

@@ -28,6 +28,16 @@ METRICS = {
 }
 
 
+def test_the_blend_is_a_row_of_rating_errors_only() -> None:
+    blend = {"blend": {"val": {"n": 7, "rmse": 0.8, "mae": 0.6},
+                       "test": {"n": 100, "rmse": 0.89991, "mae": 0.70396}}}  # fmt: skip
+    rows = metric_rows({**METRICS, "reports/blend/metrics.json": blend})
+    assert rows[0] == {"model": "blend (weights fitted on validation)", "RMSE": 0.8999,
+                       "MAE": 0.704, "NDCG@10": None, "Recall@10": None, "Recall@20": None,
+                       "test ratings": 100}  # fmt: skip
+    assert [r["model"] for r in rows[1:]] == ["autorec", "biases (baseline)", "vae"]
+
+
 def test_one_row_per_model_and_baseline_headline_first_sorted_and_rounded() -> None:
     rows = metric_rows(METRICS)
     assert rows == [

@@ -226,6 +226,24 @@ def evaluate(
 
 
 @app.command()
+def blend(
+    data: str = typer.Option("data/processed", help="Build output folder (val.npz, test.npz)."),
+    model_root: str = typer.Option("models", help="Folder of the trained models (<key>/)."),
+    out: str = typer.Option("reports/blend", help="Output folder (metrics.json)."),
+    params: str = typer.Option("params.yaml", help="Params file (reads blend, evaluate)."),
+) -> None:
+    """Fit non-negative blend weights on validation; report the blend on test beside each member."""
+    from rich.console import Console
+
+    from aerec.config import load_params
+    from aerec.stages import blend as stage
+
+    result = stage.run(Path(data), Path(model_root), Path(out), load_params(params))
+    metrics = support.text(Path(out) / stage.METRICS_FILE)
+    Console().print(f"[bold]blend[/] {support.text(stage.describe(result))}\n  metrics: {metrics}")
+
+
+@app.command()
 def compare(
     evaluations: list[str] = typer.Argument(
         None, help="Evaluation folders (default: those with a metrics.json below --out's folder)."

@@ -402,6 +402,12 @@ class RuntimeConfig(StrictModel):
     max_restarts: int = Field(default=3, ge=0)
 
 
+class BlendConfig(StrictModel):
+    """The blend stage: the ridge on the non-negative weights (0: plain NNLS)."""
+
+    ridge: float = Field(default=0.0, ge=0)
+
+
 class Params(StrictModel):
     """The whole params.yaml. Sections are added as stages are added."""
 
@@ -411,6 +417,7 @@ class Params(StrictModel):
     # params.yaml is `validate`, the attribute `validate_`.
     validate_: ValidateConfig = Field(default=ValidateConfig(), alias="validate")
     evaluate: EvaluateConfig = EvaluateConfig()
+    blend: BlendConfig = BlendConfig()
     train: TrainConfig = TrainConfig()
     runtime: RuntimeConfig = RuntimeConfig()
     # One block per model key; a block's keys are the fields of that model's

@@ -63,6 +63,7 @@ COMMANDS: dict[str, list[str]] = {
     "evaluate": ["evaluate", "--data", "{}", "--model-dir", "{}", "--out", "ev"],
     "recommend": ["recommend", "--data", "{}", "--model-dir", "{}", "--user", "1"],
     "recommend --all": ["recommend", "--data", "{}", "--model-dir", "{}", "--all"],
+    "blend": ["blend", "--data", "{}", "--model-root", "{}", "--out", "bl"],
     "compare": ["compare", "{}/models/m", "--out", "overview.html"],
     "report": ["report", "--evaluations", "{}"],
     "fetch": ["fetch", "synthetic", "--out", "{}"],

@@ -33,6 +33,7 @@ def test_full_run_produces_every_output(workspace: Path) -> None:
     files = metrics[""]["data"]  # "" is the workspace
     assert "reports/evaluation/models/autorec/metrics.json" in files
     assert "reports/validation/synthetic/summary.json" in files
+    assert "reports/blend/metrics.json" in files
     assert (workspace / "reports" / "validation" / "synthetic" / "index.html").is_file()
     assert (workspace / "dvc.lock").is_file()
 
@@ -60,7 +61,7 @@ def test_second_repro_runs_nothing(workspace: Path) -> None:
 def test_changing_a_train_param_reruns_only_train_and_what_follows(workspace: Path) -> None:
     set_params(workspace, {"train": {"epochs": 3}})
     out = run([DVC, "repro"], workspace).stdout
-    assert ran_stages(out) == ["train@autorec", "evaluate@autorec", "compare"], out
+    assert ran_stages(out) == ["train@autorec", "evaluate@autorec", "compare", "blend"], out
 
 
 def test_changing_a_model_param_reruns_only_that_model(workspace: Path) -> None:

@@ -21,7 +21,7 @@ from tests.integration.workspace import BIN, make_workspace, run, set_params
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DVC = str(BIN / "dvc")
-CHAIN = ["ingest", "validate", "build", "train@autorec", "evaluate@autorec", "compare"]
+CHAIN = ["ingest", "validate", "build", "train@autorec", "evaluate@autorec", "compare", "blend"]
 # The split is left at ml100k, as params.yaml ships it: build says it split random.
 SMALL = {
     "build": {"split": {"method": "ml100k"}},
