@@ -362,7 +362,7 @@ def ingest(
     from rich.console import Console
 
     from aerec import sources
-    from aerec.config import load_params, parse_scale
+    from aerec.config import load_params
     from aerec.datasets import IngestPlan
     from aerec.stages import ingest as stage
 
@@ -375,7 +375,7 @@ def ingest(
         format or plan.format,
         [Path(p) for p in inputs or ()] or plan.inputs,
         Path(out),
-        scale=parse_scale(scale) if scale else None if format else plan.scale,
+        scale=stage.parse_scale(scale) if scale else None if format else plan.scale,
         columns=stage.parse_columns(columns) if columns else None if format else plan.columns,
     )
     # render() writes the folder into markup: hand it the escaped text.

@@ -481,24 +481,3 @@ def describe_error(exc: ValidationError) -> str:
     message = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
     # A whole-model check (min below max) belongs to no single key.
     return f"key '{key}': {message}{more}" if key else f"{message}{more}"
-
-
-def parse_scale(text: str) -> RatingScale:
-    """'MIN:MAX:STEP' (or 'MIN:MAX', step 1) as a RatingScale; bad text is one AerecError line."""
-    advice = "give MIN:MAX:STEP, e.g. 0.5:5:0.5"
-    parts = text.split(":")
-    if len(parts) not in (2, 3):
-        raise AerecError(
-            f"--scale {text!r}: expected MIN:MAX or MIN:MAX:STEP, got {len(parts)} numbers; "
-            f"{advice}"
-        )
-    numbers = []
-    for part in parts:
-        try:
-            numbers.append(float(part))
-        except ValueError:
-            raise AerecError(f"--scale {text!r}: {part!r} is not a number; {advice}") from None
-    try:
-        return RatingScale(min=numbers[0], max=numbers[1], step=numbers[2] if numbers[2:] else 1)
-    except ValidationError as exc:
-        raise AerecError(f"--scale {text!r}: {describe_error(exc)}; {advice}") from None

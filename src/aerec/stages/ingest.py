@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from pydantic import ValidationError
 
 from aerec import schema as s
-from aerec.config import RatingScale
+from aerec.config import RatingScale, describe_error
 from aerec.errors import AerecError
 from aerec.io import atomic_folder, write_json, write_parquet
 from aerec.readers import get_format, get_reader
@@ -216,19 +217,24 @@ def _write(result: ReadResult, summary: dict[str, Any], out_dir: Path) -> None:
 
 
 def parse_scale(text: str) -> RatingScale:
-    """'MIN:MAX:STEP' (or 'MIN:MAX', step 1) as a RatingScale; bad text is a user error."""
+    """'MIN:MAX:STEP' (or 'MIN:MAX', step 1) as a RatingScale; bad text is one AerecError line."""
+    advice = "give MIN:MAX:STEP, e.g. 0.5:5:0.5"
     parts = text.split(":")
-    try:
-        numbers = [float(p) for p in parts]
-        if len(numbers) not in (2, 3):
-            raise ValueError("expected 2 or 3 numbers")
-        return RatingScale(
-            min=numbers[0], max=numbers[1], step=numbers[2] if len(parts) == 3 else 1
-        )
-    except ValueError as exc:
+    if len(parts) not in (2, 3):
         raise AerecError(
-            f"--scale {text!r}: {str(exc).splitlines()[0]}; give MIN:MAX:STEP, e.g. 0.5:5:0.5"
-        ) from exc
+            f"--scale {text!r}: expected MIN:MAX or MIN:MAX:STEP, got {len(parts)} numbers; "
+            f"{advice}"
+        )
+    numbers = []
+    for part in parts:
+        try:
+            numbers.append(float(part))
+        except ValueError:
+            raise AerecError(f"--scale {text!r}: {part!r} is not a number; {advice}") from None
+    try:
+        return RatingScale(min=numbers[0], max=numbers[1], step=numbers[2] if numbers[2:] else 1)
+    except ValidationError as exc:
+        raise AerecError(f"--scale {text!r}: {describe_error(exc)}; {advice}") from None
 
 
 def parse_columns(text: str) -> dict[str, str]:
