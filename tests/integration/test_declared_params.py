@@ -43,6 +43,8 @@ class Recorder:
         key = self._prefix + ((field.alias or name) if field else name)
         if name == "model_dump":  # reads every field it does not exclude
             return lambda **kw: self._dump(value, fields, kw)
+        if name == "model_copy":  # refit's copy: what is read from it is read from these params
+            return lambda **kw: Recorder(value(**kw), self._prefix, self._reads)
         if field is None:
             raise AssertionError(f"unexpected access {key}")
         if isinstance(value, BaseModel):
