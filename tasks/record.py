@@ -27,6 +27,9 @@ _IDENTITY = {
 }
 
 
+BLEND_SUFFIX = " (weights fitted on validation)"  # the blend row's label, after "blend"
+
+
 def _git(args: list[str], workspace: Path, env: dict[str, str] | None = None) -> str:
     proc = subprocess.run(
         ["git", *args], cwd=workspace, capture_output=True, text=True, env=env, check=False
@@ -112,9 +115,7 @@ def metric_rows(metrics: dict[str, dict]) -> list[dict[str, object]]:
     rows: dict[str, dict[str, object]] = {}
     for path, data in sorted(metrics.items()):
         if isinstance((data.get("blend") or {}).get("test"), dict):  # the blend stage's
-            rows["blend"] = _headline(
-                "blend (weights fitted on validation)", {"rating": data["blend"]["test"]}
-            )
+            rows["blend"] = _headline("blend" + BLEND_SUFFIX, {"rating": data["blend"]["test"]})
             continue
         if not isinstance(data.get("model"), dict):
             continue  # the validation summary, not a model's metrics
@@ -177,9 +178,13 @@ def search_rows(rows: list[dict]) -> list[dict[str, object]]:
 def run_message(
     head: str, rows: list[dict[str, object]], changed: list[str] | None, files: list[str]
 ) -> str:
-    """Subject: the best model's headline metrics and the params changed since the last run."""
-    best = next((r for r in rows if not str(r["model"]).endswith("(baseline)")), None)
+    """Subject: the best model's headline metrics, the blend's RMSE, the params changed."""
+    models = [r for r in rows if not str(r["model"]).endswith(("(baseline)", BLEND_SUFFIX))]
+    blend = next((r for r in rows if str(r["model"]).endswith(BLEND_SUFFIX)), None)
+    best = models[0] if models else None
     score = f"{best['model']} RMSE {best['RMSE']} NDCG@10 {best['NDCG@10']}" if best else "no model"
+    if blend:
+        score += f", blend RMSE {blend['RMSE']}"
     if changed is None:
         params = "first recorded run"
     else:

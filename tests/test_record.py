@@ -63,6 +63,11 @@ def test_message_names_the_best_model_and_the_changed_params() -> None:
         "aerec run on bbbbbbbbbb: no model; first recorded run\n"
     )
     assert "; params: unchanged\n" in run_message("c" * 40, rows, [], files)
+    # The blend (its RMSE below every model's) is named beside the best model, not as it.
+    blend = {"model": "blend (weights fitted on validation)", "RMSE": 0.62, "NDCG@10": None}
+    assert run_message("d" * 40, [blend, *rows], [], files).startswith(
+        "aerec run on dddddddddd: autorec RMSE 0.9037 NDCG@10 0.05, blend RMSE 0.62; "
+    )
 
 
 def test_changed_params_against_the_last_run(tmp_path: Path) -> None:
